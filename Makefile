@@ -1,0 +1,53 @@
+# Shifa — the two commands: `make run` and `make test`. Everything else here is a helper.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint format migrations messages lock clean-data help
+
+help:
+	@echo "make run   - set up and run Shifa on http://127.0.0.1:8000 (PORT overrides)"
+	@echo "make test  - set up and run the whole test suite"
+
+$(STAMP): pyproject.toml requirements.lock
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/shifa run
+
+test: $(STAMP) lint
+	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/shifa manage makemigrations --check --dry-run
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrations: $(STAMP)
+	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/shifa manage makemigrations
+
+# Extract translatable strings and compile the catalogues (needs gettext's xgettext/msgfmt).
+messages: $(STAMP)
+	cd src/shifa && ../../$(BIN)/django-admin makemessages -l ar --no-obsolete --add-location=file \
+		--ignore='static/*' --settings=shifa.settings.test --pythonpath=../..
+	cd src/shifa && ../../$(BIN)/django-admin compilemessages -l ar --settings=shifa.settings.test --pythonpath=../..
+
+# Re-pin every dependency after changing pyproject.toml.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade "pip>=24"
+	.lock-venv/bin/python -m pip install --quiet '.[dev]'
+	.lock-venv/bin/python -m pip freeze --exclude shifa | sort > requirements.lock
+	rm -rf .lock-venv
+
+clean-data:
+	rm -rf .shifa

@@ -1,0 +1,5 @@
+import sys
+
+from shifa.cli import main
+
+sys.exit(main())

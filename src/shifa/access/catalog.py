@@ -1,0 +1,110 @@
+"""Roles and permissions as code; ``sync_catalog`` writes them to the database on every migrate.
+
+For each role: the permissions it may hold (the platform's limit) and whether each is on by default.
+A clinic admin can switch a permission off or on for a role in their clinic, but only within this limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+PLATFORM_ADMIN = "platform_admin"
+GENERAL_ADMIN = "general_admin"
+CLINIC_ADMIN = "clinic_admin"
+SECRETARY = "secretary"
+ASSISTANT_DOCTOR = "assistant_doctor"
+NURSE = "nurse"
+DOCTOR = "doctor"
+PATIENT = "patient"
+
+STAFF_ROLES = (GENERAL_ADMIN, CLINIC_ADMIN, SECRETARY, ASSISTANT_DOCTOR, NURSE, DOCTOR)
+ALL_ROLES = (PLATFORM_ADMIN, *STAFF_ROLES, PATIENT)
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    code: str
+    kind: str
+    name_en: str
+    name_ar: str
+
+
+ROLES = [
+    RoleSpec(PLATFORM_ADMIN, "platform", "Platform super admin", "مدير المنصة"),
+    RoleSpec(GENERAL_ADMIN, "staff", "General admin", "المدير العام"),
+    RoleSpec(CLINIC_ADMIN, "staff", "Clinic admin", "مدير العيادة"),
+    RoleSpec(SECRETARY, "staff", "Secretary", "السكرتير"),
+    RoleSpec(ASSISTANT_DOCTOR, "staff", "Assistant doctor", "مساعد الطبيب"),
+    RoleSpec(NURSE, "staff", "Nurse", "الممرض"),
+    RoleSpec(DOCTOR, "staff", "Doctor", "الطبيب"),
+    RoleSpec(PATIENT, "patient", "Patient", "المريض"),
+]
+
+
+@dataclass(frozen=True)
+class PermissionSpec:
+    codename: str
+    scope: str  # user | clinic | platform
+    description: str
+
+
+PERMISSIONS = [
+    PermissionSpec("accounts.view_self", "user", _("See one's own account")),
+    PermissionSpec("accounts.manage_own_tokens", "user", _("Sign out of the API (revoke one's own token)")),
+    PermissionSpec("patient.use_app", "user", _("Use the patient app")),
+    PermissionSpec("clinic.use_console", "user", _("Open the clinic console")),
+    PermissionSpec("tenancy.view_clinic", "clinic", _("See the clinic's profile")),
+    PermissionSpec("tenancy.view_members", "clinic", _("See the clinic's staff")),
+    PermissionSpec("access.view_roles", "clinic", _("See the clinic's roles and their permissions")),
+    PermissionSpec("access.manage_roles", "clinic", _("Adjust the permissions of the clinic's roles")),
+    PermissionSpec("platform.use_console", "platform", _("Open the platform console")),
+    PermissionSpec("platform.view_clinics", "platform", _("See every clinic")),
+    PermissionSpec("platform.view_audit", "platform", _("Search the audit log")),
+]
+
+#: Held by every signed-in account whatever its roles (someone invited but not yet placed can still see
+#: themselves and sign out).
+BASELINE_PERMISSIONS = frozenset({"accounts.view_self", "accounts.manage_own_tokens"})
+_EVERY_SIGNED_IN = dict.fromkeys(sorted(BASELINE_PERMISSIONS), True)
+_EVERY_STAFF = {**_EVERY_SIGNED_IN, "clinic.use_console": True, "tenancy.view_clinic": True}
+
+#: role → {permission: granted_by_default}. A permission absent from a role is beyond the platform's limit.
+ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
+    PLATFORM_ADMIN: {
+        **_EVERY_SIGNED_IN,
+        "platform.use_console": True,
+        "platform.view_clinics": True,
+        "platform.view_audit": True,
+    },
+    GENERAL_ADMIN: {
+        **_EVERY_STAFF,
+        "tenancy.view_members": True,
+        "access.view_roles": True,
+        "access.manage_roles": True,
+    },
+    CLINIC_ADMIN: {
+        **_EVERY_STAFF,
+        "tenancy.view_members": True,
+        "access.view_roles": True,
+        "access.manage_roles": True,
+    },
+    SECRETARY: {**_EVERY_STAFF, "tenancy.view_members": True, "access.view_roles": False},
+    ASSISTANT_DOCTOR: {**_EVERY_STAFF, "tenancy.view_members": False},
+    NURSE: {**_EVERY_STAFF, "tenancy.view_members": False},
+    DOCTOR: {**_EVERY_STAFF, "tenancy.view_members": True, "access.view_roles": False},
+    PATIENT: {**_EVERY_SIGNED_IN, "patient.use_app": True},
+}
+
+#: Permissions a clinic may never take away from these roles (so that nobody locks the clinic out).
+LOCKED_GRANTS = {
+    (CLINIC_ADMIN, "access.manage_roles"),
+    (GENERAL_ADMIN, "access.manage_roles"),
+    (CLINIC_ADMIN, "access.view_roles"),
+    (GENERAL_ADMIN, "access.view_roles"),
+}
+
+
+def role_spec(code: str) -> RoleSpec:
+    return next(r for r in ROLES if r.code == code)

@@ -1,0 +1,102 @@
+"""The HTTP side of the one enforcement point: authenticates the caller (session or bearer token), asks
+``policies.authorize`` about the resolved route, and sets the audit context for everything the request writes.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.template.response import TemplateResponse
+from django.utils import translation
+
+from shifa.audit.context import add_to_audit_context, audit_context
+from shifa.core.errors import NotAuthenticated, Problem, response_for
+
+from .policies import authorize
+from .registry import path_key
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+class AccessMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._csrf = CsrfViewMiddleware(get_response)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.actor = None
+        with audit_context(request_id=getattr(request, "request_id", None), source="request"):
+            return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
+        match = request.resolver_match
+        path = path_key(match.route)
+        is_api = path.startswith("/api/")
+        method = "GET" if request.method == "HEAD" else request.method
+        try:
+            user, by_token = self._authenticate(request, is_api)
+            actor = authorize(user, method, path, view_kwargs)
+        except Problem as problem:
+            return self._refuse(request, problem, is_api)
+        if is_api and actor.user is not None and not by_token and request.method not in SAFE_METHODS:
+            # Cookie-authenticated API calls (from our own pages) must carry the CSRF token.
+            rejection = self._csrf.process_view(request, None, (), {})
+            if rejection is not None:
+                return self._refuse(request, Problem(code="csrf_failed", detail="CSRF check failed."), is_api)
+        request.actor = actor
+        if actor.user is not None:
+            request.user = actor.user
+            self._activate_language(request, actor.user, is_api)
+        add_to_audit_context(
+            actor_id=actor.user.pk if actor.user else None,
+            clinic_id=actor.clinic.pk if actor.clinic else None,
+            source="api" if is_api else "page",
+        )
+        return None
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        """Pages raise the same Problems as the API; answer them the same way (the API has its own handlers)."""
+        if isinstance(exception, Problem):
+            return self._refuse(request, exception, request.path.startswith("/api/"))
+        return None
+
+    def _authenticate(self, request: HttpRequest, is_api: bool):
+        header = request.headers.get("Authorization", "")
+        if is_api and header:
+            from shifa.accounts.actions import token_authenticate
+
+            scheme, _, token = header.partition(" ")
+            user = token_authenticate(token.strip()) if scheme.lower() == "bearer" else None
+            if user is None:
+                raise NotAuthenticated(code="invalid_token")
+            return user, True
+        user = getattr(request, "user", None)
+        return (user if user is not None and user.is_authenticated else None), False
+
+    def _activate_language(self, request: HttpRequest, user, is_api: bool) -> None:
+        explicit = (
+            "HTTP_ACCEPT_LANGUAGE" in request.META
+            if is_api
+            else settings.LANGUAGE_COOKIE_NAME in request.COOKIES
+        )
+        if not explicit and user.language:
+            translation.activate(user.language)
+            request.LANGUAGE_CODE = user.language
+
+    def _refuse(self, request: HttpRequest, problem: Problem, is_api: bool) -> HttpResponse:
+        if is_api:
+            response = response_for(problem)
+            if problem.status == 401:
+                response["WWW-Authenticate"] = 'Bearer realm="shifa"'
+            return response
+        if problem.status == 401:
+            return redirect_to_login(request.get_full_path())
+        response = TemplateResponse(
+            request,
+            "web/error.html",
+            {"status": problem.status, "detail": problem.detail},
+            status=problem.status,
+        )
+        return response.render()

@@ -1,0 +1,117 @@
+"""Writes of the accounts domain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+import phonenumbers
+from django.contrib.auth import authenticate
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from shifa.core import timezones
+from shifa.core.errors import Conflict, FieldError, NotAuthenticated, ValidationFailed
+
+from .models import ApiToken, User
+
+TOKEN_PREFIX = "shf_"
+TOKEN_LIFETIME = dt.timedelta(hours=12)
+
+
+def normalize_phone(raw: str, region: str = "JO") -> str:
+    """E.164 form of ``raw`` (a local Jordanian number is accepted); ValidationFailed if it is not a number."""
+    if not raw:
+        return ""
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise ValidationFailed(
+            errors=[FieldError("phone", "invalid_phone", _("Enter a valid phone number."))]
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def user_create(
+    *,
+    email: str,
+    full_name: str,
+    password: str | None = None,
+    phone: str = "",
+    language: str = "ar",
+    is_platform_admin: bool = False,
+) -> User:
+    """Create a user; the email is unique regardless of case."""
+    user = User(
+        email=email.strip().lower(),
+        full_name=full_name.strip(),
+        phone=normalize_phone(phone),
+        language=language,
+        is_platform_admin=is_platform_admin,
+    )
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        raise Conflict(
+            _("An account with this email or phone number already exists."), code="account_exists"
+        ) from exc
+    return user
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_issue(*, email: str, password: str, name: str = "") -> tuple[str, ApiToken]:
+    """Sign in with a password and get a bearer token (shown once; only its hash is kept)."""
+    user = authenticate(email=email, password=password)
+    if user is None:
+        raise NotAuthenticated(_("The email or password is not correct."), code="invalid_credentials")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    record = ApiToken.objects.create(
+        user=user, token_hash=_hash(token), name=name[:100], expires_at=timezones.now() + TOKEN_LIFETIME
+    )
+    return token, record
+
+
+def token_authenticate(token: str) -> User | None:
+    """The active user behind a bearer token that is neither expired nor revoked; marks it used."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+        return None
+    now = timezones.now()
+    record = (
+        ApiToken.objects.select_related("user")
+        .filter(token_hash=_hash(token), revoked_at__isnull=True, expires_at__gt=now, user__is_active=True)
+        .first()
+    )
+    if record is None:
+        return None
+    if record.last_used_at is None or now - record.last_used_at > dt.timedelta(minutes=5):
+        ApiToken.objects.filter(pk=record.pk).update(last_used_at=now)
+    return record.user
+
+
+def token_revoke(*, token: str) -> None:
+    """Revoke the given token (sign out of the API)."""
+    ApiToken.objects.filter(token_hash=_hash(token), revoked_at__isnull=True).update(
+        revoked_at=timezones.now()
+    )
+
+
+def user_set_language(*, user: User, language: str) -> None:
+    """Remember the user's language for pages, messages and notifications."""
+    if language not in {"ar", "en"}:
+        raise ValidationFailed(
+            errors=[FieldError("language", "invalid_choice", _("Choose Arabic or English."))]
+        )
+    if user.language != language:
+        user.language = language
+        user.save(update_fields=["language", "updated_at"])

@@ -1,0 +1,36 @@
+"""Reads of the accounts domain."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.utils.translation import get_language
+
+from shifa.access.policies import Actor, user_roles
+from shifa.tenancy.models import Membership
+from shifa.tenancy.queries import clinics_of_user
+
+
+def me_get(*, actor: Actor) -> dict:
+    """The signed-in user with every role they hold and the clinics they can act for."""
+    user = actor.user
+    roles_by_clinic: dict[int, set[str]] = defaultdict(set)
+    for clinic_id, code in Membership.unscoped.filter(user=user, is_active=True).values_list(
+        "clinic_id", "role__code"
+    ):
+        roles_by_clinic[clinic_id].add(code)
+    language = get_language() or "ar"
+    clinics = []
+    for clinic in clinics_of_user(user):
+        roles = set(roles_by_clinic.get(clinic.pk, set()))
+        if clinic.institution.owner_id == user.pk:
+            roles.add("general_admin")
+        clinics.append(
+            {"id": clinic.external_id, "name": clinic.display_name(language), "roles": sorted(roles)}
+        )
+    return {
+        "user": user,
+        "roles": sorted(user_roles(user)),
+        "is_platform_admin": user.is_platform_admin,
+        "clinics": clinics,
+    }

@@ -1,0 +1,121 @@
+"""The REST API at /api/v1/ (API.md). Routers live in each domain's ``api.py``; access is decided before any
+operation runs, by ``shifa.access.middleware`` (default deny)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security.base import AuthBase
+
+from shifa.core.errors import FieldError, Problem, errors_from_pydantic, problem_response, response_for
+from shifa.core.models import COMMITTED_SQLSTATE
+
+logger = logging.getLogger(__name__)
+
+
+class ActorAuth(AuthBase):
+    """Documents the bearer scheme in OpenAPI and passes the caller already authenticated by the middleware."""
+
+    openapi_type = "http"
+    openapi_scheme = "bearer"
+
+    def __call__(self, request: HttpRequest):
+        actor = getattr(request, "actor", None)
+        return actor.user if actor is not None and actor.is_authenticated else None
+
+
+api = NinjaAPI(
+    title="Shifa API",
+    version="1.0.0",
+    description="One REST API for the Shifa patient app, clinic console and platform console.",
+    urls_namespace="api",
+    auth=ActorAuth(),
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    cause = exc.__cause__ or exc.__context__
+    return getattr(cause, "sqlstate", None)
+
+
+@api.exception_handler(Problem)
+def _problem(request: HttpRequest, exc: Problem) -> HttpResponse:
+    return response_for(exc)
+
+
+@api.exception_handler(ValidationError)
+def _validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return problem_response(
+        422,
+        code="validation_failed",
+        detail=_("Some fields are not valid."),
+        errors=errors_from_pydantic(exc.errors),
+    )
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400:
+        return problem_response(
+            400,
+            code="malformed_body",
+            detail=_("The request body is not valid JSON."),
+            errors=[FieldError("body", "malformed_json", _("The request body is not valid JSON."))],
+        )
+    return problem_response(exc.status_code, code="http_error", detail=str(exc))
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return problem_response(401, code="not_authenticated", detail=_("Sign in to continue."))
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return problem_response(404, code="not_found", detail=_("Not found."))
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return problem_response(413, code="payload_too_large", detail=_("The request body is too large."))
+
+
+@api.exception_handler(DatabaseError)
+def _database(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
+    if sqlstate(exc) == COMMITTED_SQLSTATE:
+        return problem_response(
+            409,
+            code="record_committed",
+            detail=_("This record is committed and cannot be changed. Add an amendment instead."),
+        )
+    logger.exception("database error")
+    return problem_response(500, code="server_error", detail=_("Something went wrong on our side."))
+
+
+@api.exception_handler(Exception)
+def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("unhandled API error")
+    return problem_response(500, code="server_error", detail=_("Something went wrong on our side."))
+
+
+def _mount_routers() -> None:
+    from shifa.access.api import router as access_router
+    from shifa.accounts.api import router as accounts_router
+    from shifa.audit.api import router as audit_router
+    from shifa.tenancy.api import router as tenancy_router
+
+    api.add_router("", accounts_router)
+    api.add_router("", tenancy_router)
+    api.add_router("", access_router)
+    api.add_router("", audit_router)
+
+
+_mount_routers()

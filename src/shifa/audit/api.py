@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Field, Query, Router, Schema
+
+from shifa.access.declare import operation
+from shifa.core.schemas import ERRORS
+
+from . import queries
+
+router = Router(tags=["audit"])
+
+
+class AuditFilter(Schema):
+    table: str | None = Field(None, max_length=100)
+    entity_id: uuid.UUID | None = None
+    actor_id: uuid.UUID | None = None
+    clinic_id: uuid.UUID | None = None
+    request_id: str | None = Field(None, max_length=128)
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    cursor: int | None = Field(None, ge=1, description="Opaque position from next_cursor")
+    limit: int = Field(50, ge=1, le=200)
+
+
+class AuditEventOut(Schema):
+    occurred_at: dt.datetime
+    table: str = Field(..., alias="table_name")
+    entity_id: uuid.UUID | None = Field(None, alias="entity_external_id")
+    operation: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    changed_fields: list[str] | None
+    request_id: str
+    source: str
+
+
+class AuditPage(Schema):
+    items: list[AuditEventOut]
+    next_cursor: str | None
+
+
+@router.get(
+    "/platform/audit-events",
+    response={200: AuditPage, **ERRORS},
+    operation_id="audit_list_events",
+    summary="Search the audit log (newest first)",
+    **operation("platform.view_audit"),
+)
+def list_events(request: HttpRequest, filters: Query[AuditFilter]):
+    page = queries.audit_event_list(actor=request.actor, **filters.dict())
+    return {"items": page.items, "next_cursor": page.next_cursor}

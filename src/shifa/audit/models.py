@@ -1,0 +1,43 @@
+"""The structured audit table (EHR-4). Rows are written only by the database trigger ``shifa_audit_write``
+and can be neither updated nor deleted."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Operation(models.TextChoices):
+    INSERT = "INSERT", _("Created")
+    UPDATE = "UPDATE", _("Changed")
+    DELETE = "DELETE", _("Deleted")
+
+
+class AuditEvent(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    occurred_at = models.DateTimeField(_("time"), db_index=True)
+    table_name = models.CharField(_("table"), max_length=100)
+    entity_id = models.CharField(_("entity id"), max_length=64)
+    entity_external_id = models.UUIDField(_("entity public id"), null=True)
+    operation = models.CharField(_("operation"), max_length=6, choices=Operation.choices)
+    before = models.JSONField(_("before"), null=True)
+    after = models.JSONField(_("after"), null=True)
+    changed_fields = models.JSONField(_("changed fields"), null=True)
+    actor_id = models.BigIntegerField(_("actor"), null=True, db_index=True)
+    clinic_id = models.BigIntegerField(_("clinic"), null=True, db_index=True)
+    request_id = models.CharField(_("request id"), max_length=128, blank=True, default="")
+    source = models.CharField(_("source"), max_length=100, blank=True, default="")
+    transaction_id = models.BigIntegerField(_("transaction"))
+
+    class Meta:
+        db_table = "audit_event"
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        indexes = [
+            models.Index(fields=["table_name", "entity_id", "occurred_at"], name="audit_entity_idx"),
+            models.Index(fields=["entity_external_id"], name="audit_external_idx"),
+            models.Index(fields=["request_id"], name="audit_request_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.table_name}:{self.entity_id}"

@@ -1,0 +1,68 @@
+"""``shifa`` command: ``shifa run`` starts the whole platform in one process; ``shifa manage …`` runs Django
+management commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _setup(default_settings: str = "shifa.settings.embedded") -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", default_settings)
+    import django
+
+    django.setup()
+
+
+def run() -> int:
+    """Migrate, load the demo data and serve HTTP + WebSocket with the job worker, until Ctrl-C."""
+    _setup()
+    import uvicorn
+    from django.core.management import call_command
+    from django.db import connections
+
+    from shifa.demo.actions import load_demo
+
+    call_command("migrate", interactive=False, verbosity=1)
+    counts = load_demo()
+    connections.close_all()
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8000"))
+    print(f"Shifa is running on http://{host}:{port}/  (demo data: {counts}; Ctrl-C stops)", flush=True)
+    config = uvicorn.Config(
+        "shifa.asgi:application",
+        host=host,
+        port=port,
+        lifespan="on",
+        log_config=None,
+        proxy_headers=True,
+        ws="websockets",
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def manage(argv: list[str]) -> int:
+    _setup(os.environ.get("DJANGO_SETTINGS_MODULE", "shifa.settings.embedded"))
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["shifa manage", *argv])
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print("usage: shifa run | shifa manage <django command> [args]")
+        return 0
+    if argv[0] == "run":
+        return run()
+    if argv[0] == "manage":
+        return manage(argv[1:])
+    print(f"unknown command {argv[0]!r}; try 'shifa --help'", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""WebSocket consumers share one base: the same ``authorize`` as pages and the API runs in ``connect()``."""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from shifa.access.policies import Actor, authorize
+from shifa.core.errors import Problem
+
+
+class ShifaConsumer(AsyncJsonWebsocketConsumer):
+    """Subclasses set ``permission`` (for api_resources) and get ``self.actor`` once connected.
+
+    ``route_key`` is the route's path key, passed by ``shifa.routing.ws_path``.
+    """
+
+    permission: str | None = None
+    route_key: str = ""
+    actor: Actor | None = None
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        user = user if user is not None and getattr(user, "is_authenticated", False) else None
+        kwargs = self.scope.get("url_route", {}).get("kwargs", {})
+        try:
+            self.actor = await sync_to_async(authorize)(user, "WS", self.route_key, kwargs)
+        except Problem as problem:
+            await self.close(code=4000 + problem.status)
+            return
+        await self.accept()
+        await self.joined()
+
+    async def joined(self) -> None:
+        """Called after a successful connect."""
+
+    async def receive_json(self, content, **kwargs) -> None:
+        if not isinstance(content, dict) or content.get("type") != "ping":
+            await self.send_json({"type": "error", "data": {"code": "unknown_message"}})
+            return
+        await self.send_json({"type": "pong", "data": {}})

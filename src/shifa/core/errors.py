@@ -1,0 +1,221 @@
+"""One error format for the API: ``application/problem+json`` (RFC 9457) with per-field errors.
+
+Actions, queries and policies raise ``Problem`` subclasses; the API and the pages turn them into answers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+
+from .context import current_request_id
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "code": self.code, "message": str(self.message)}
+
+
+class Problem(Exception):
+    """An error the caller can act on. ``code`` is stable and machine-readable; ``detail`` is translated."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        code: str | None = None,
+        errors: Iterable[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.default_detail())
+        self.detail = detail or self.default_detail()
+        if code:
+            self.code = code
+        self.errors = list(errors)
+        self.headers = dict(headers or {})
+
+    def default_detail(self) -> str:
+        return _("The request could not be processed.")
+
+
+class BadRequest(Problem):
+    status = 400
+    code = "bad_request"
+
+
+class NotAuthenticated(Problem):
+    status = 401
+    code = "not_authenticated"
+
+    def default_detail(self) -> str:
+        return _("Sign in to continue.")
+
+
+class Forbidden(Problem):
+    status = 403
+    code = "forbidden"
+
+    def default_detail(self) -> str:
+        return _("You do not have permission to do this.")
+
+
+class NotFound(Problem):
+    status = 404
+    code = "not_found"
+
+    def default_detail(self) -> str:
+        return _("Not found.")
+
+
+class Conflict(Problem):
+    status = 409
+    code = "conflict"
+
+    def default_detail(self) -> str:
+        return _("The request conflicts with the current state of the resource.")
+
+
+class ValidationFailed(Problem):
+    status = 422
+    code = "validation_failed"
+
+    def default_detail(self) -> str:
+        return _("Some fields are not valid.")
+
+
+class PayloadTooLarge(Problem):
+    status = 413
+    code = "payload_too_large"
+
+    def default_detail(self) -> str:
+        return _("The request body is too large.")
+
+
+class RateLimited(Problem):
+    status = 429
+    code = "rate_limited"
+
+    def default_detail(self) -> str:
+        return _("Too many requests. Try again later.")
+
+
+def status_title(status: int) -> str:
+    titles = {
+        400: _("Bad request"),
+        401: _("Not authenticated"),
+        403: _("Forbidden"),
+        404: _("Not found"),
+        405: _("Method not allowed"),
+        409: _("Conflict"),
+        412: _("Precondition failed"),
+        413: _("Payload too large"),
+        422: _("Validation failed"),
+        429: _("Too many requests"),
+        500: _("Internal server error"),
+        503: _("Service unavailable"),
+    }
+    return str(titles.get(status, _("Error")))
+
+
+def problem_body(
+    status: int,
+    *,
+    code: str,
+    detail: str | None = None,
+    errors: Iterable[FieldError] = (),
+) -> dict[str, Any]:
+    request_id = current_request_id()
+    return {
+        "type": f"/problems/{code}",
+        "title": status_title(status),
+        "status": status,
+        "detail": str(detail) if detail else status_title(status),
+        "instance": f"urn:request:{request_id}" if request_id else None,
+        "code": code,
+        "errors": [e.as_dict() for e in errors],
+    }
+
+
+def problem_response(
+    status: int,
+    *,
+    code: str,
+    detail: str | None = None,
+    errors: Iterable[FieldError] = (),
+    headers: Mapping[str, str] | None = None,
+) -> HttpResponse:
+    body = problem_body(status, code=code, detail=detail, errors=errors)
+    response = HttpResponse(
+        json.dumps(body, ensure_ascii=False), status=status, content_type=PROBLEM_CONTENT_TYPE
+    )
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def response_for(problem: Problem) -> HttpResponse:
+    return problem_response(
+        problem.status,
+        code=problem.code,
+        detail=problem.detail,
+        errors=problem.errors,
+        headers=problem.headers,
+    )
+
+
+def field_path(loc: Iterable[Any]) -> str:
+    """``("body", "payload", "items", 0, "name")`` → ``items[0].name`` (the location inside the request)."""
+    parts = [p for p in loc]
+    # ninja prefixes the source ("body", "query", "path") and the parameter's name: keep the source
+    # only when nothing more precise is known.
+    if len(parts) > 2 and parts[0] in {"body", "query", "path", "header", "cookie", "form"}:
+        parts = parts[2:]
+    elif len(parts) == 2 and parts[0] in {"query", "path", "header", "cookie"}:
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"
+
+
+_PYDANTIC_CODES = {
+    "missing": "required",
+    "json_invalid": "malformed_json",
+    "extra_forbidden": "unknown_field",
+}
+
+
+def errors_from_pydantic(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:
+    result = []
+    for err in errors:
+        kind = str(err.get("type", "invalid"))
+        code = _PYDANTIC_CODES.get(kind, kind)
+        message = _("This field is required.") if code == "required" else str(err.get("msg", code))
+        result.append(FieldError(field=field_path(err.get("loc", ())), code=code, message=message))
+    return result
+
+
+def wants_problem_json(request: HttpRequest) -> bool:
+    """API callers get problem+json; browsers on pages get HTML error pages."""
+    if request.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept or PROBLEM_CONTENT_TYPE in accept

@@ -1,0 +1,93 @@
+"""Background jobs (procrastinate, PostgreSQL-backed).
+
+Jobs are deferred inside the caller's transaction (a rollback drops the job). In ``make run`` the worker runs
+inside the web process: ``asgi.py`` starts ``run_in_process_worker`` from the ASGI lifespan, on a separate app
+that shares the task registry but has its own asynchronous connector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import warnings
+from collections.abc import Callable
+
+from procrastinate.contrib.django import app
+
+from shifa.audit.context import audit_context
+
+logger = logging.getLogger(__name__)
+
+_worker_task: asyncio.Task | None = None
+
+
+def on_app_ready(procrastinate_app) -> None:
+    """Hook named by PROCRASTINATE_ON_APP_READY; nothing to configure yet beyond the defaults."""
+    return None
+
+
+def task(name: str, **options) -> Callable:
+    """Declare a job. Its writes are audited with the source ``job:<name>`` and no human actor."""
+
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def run(*args, **kwargs):
+            with audit_context(source=f"job:{name}"):
+                return func(*args, **kwargs)
+
+        return app.task(name=name, **options)(run)
+
+    return decorate
+
+
+def _worker_app():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return app.with_connector(app.connector.get_worker_connector())
+
+
+async def start_in_process_worker() -> None:
+    """Start the worker as a background task of the running event loop."""
+    global _worker_task
+    if _worker_task is not None and not _worker_task.done():
+        return
+    worker_app = _worker_app()
+
+    async def run() -> None:
+        async with worker_app.open_async():
+            await worker_app.run_worker_async(install_signal_handlers=False, name="shifa-web")
+
+    _worker_task = asyncio.get_running_loop().create_task(run(), name="procrastinate-worker")
+    logger.info("job worker started in-process")
+
+
+async def stop_in_process_worker(timeout: float = 10.0) -> None:
+    global _worker_task
+    if _worker_task is None:
+        return
+    _worker_task.cancel()
+    try:
+        await asyncio.wait_for(_worker_task, timeout)
+    except (asyncio.CancelledError, TimeoutError):
+        pass
+    except Exception:
+        logger.exception("job worker stopped with an error")
+    _worker_task = None
+    logger.info("job worker stopped")
+
+
+def in_process_worker_alive() -> bool | None:
+    """True/False for the in-process worker; None when this process does not run one."""
+    if _worker_task is None:
+        return None
+    return not _worker_task.done()
+
+
+def queue_reachable() -> bool:
+    """The job queue's tables answer (it lives in the same PostgreSQL as the data)."""
+    try:
+        return app.check_connection()
+    except Exception:
+        logger.warning("job queue check failed", exc_info=True)
+        return False

@@ -1,0 +1,32 @@
+"""Secrets generated into the data folder on first run (never committed, readable only by the owner)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+
+def load_or_create(data_dir: Path, name: str, generate: Callable[[], str]) -> str:
+    """Return the secret stored in ``data_dir/secrets/name``, creating it with ``generate`` if missing."""
+    folder = data_dir / "secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if not path.exists():
+        value = generate()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value)
+        return value
+    return path.read_text().strip()
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(64)
+
+
+def new_fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()

@@ -1,0 +1,81 @@
+"""Demo data for ``make run``: one institution with clinics in Amman and Irbid, one user per staff role, three
+patients and a platform admin. Idempotent: running it again changes nothing. Demo only — never in production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import transaction
+
+from shifa.access import catalog
+from shifa.accounts.actions import user_create
+from shifa.accounts.models import User
+from shifa.audit.context import audit_context
+from shifa.records.actions import patient_create
+from shifa.records.models import Patient
+from shifa.tenancy.actions import clinic_create, institution_create, membership_grant
+from shifa.tenancy.models import Clinic, ClinicStatus, Institution
+
+DEMO_PASSWORD = "shifa-demo-2026"
+
+STAFF = [
+    # email, name, role, clinic slugs
+    ("general.admin@demo.shifa.jo", "Rana Haddad", catalog.GENERAL_ADMIN, ()),
+    ("clinic.admin@demo.shifa.jo", "Omar Khalil", catalog.CLINIC_ADMIN, ("amman", "irbid")),
+    ("secretary@demo.shifa.jo", "Lina Saleh", catalog.SECRETARY, ("amman",)),
+    ("assistant@demo.shifa.jo", "Dr. Yousef Nasser", catalog.ASSISTANT_DOCTOR, ("amman",)),
+    ("nurse@demo.shifa.jo", "Huda Farouk", catalog.NURSE, ("amman",)),
+    ("doctor@demo.shifa.jo", "Dr. Sami Odeh", catalog.DOCTOR, ("amman", "irbid")),
+]
+
+PATIENTS = [
+    ("patient1@demo.shifa.jo", "Ahmad Ali", "أحمد علي", dt.date(1985, 3, 14), "male", "+962791000001"),
+    ("patient2@demo.shifa.jo", "Maryam Yasin", "مريم ياسين", dt.date(1992, 7, 2), "female", "+962791000002"),
+    ("patient3@demo.shifa.jo", "Khaled Zoubi", "خالد الزعبي", dt.date(1958, 11, 30), "male", "+962791000003"),
+]
+
+PLATFORM_ADMIN = ("admin@demo.shifa.jo", "Platform Admin")
+
+
+def _user(email: str, name: str, **extra) -> User:
+    existing = User.objects.filter(email=email).first()
+    return existing or user_create(email=email, full_name=name, password=DEMO_PASSWORD, **extra)
+
+
+def load_demo() -> dict[str, int]:
+    """Create the demo cast if missing; return how many of each there are."""
+    with audit_context(source="demo"), transaction.atomic():
+        _user(*PLATFORM_ADMIN, is_platform_admin=True, language="en")
+        general = _user(STAFF[0][0], STAFF[0][1])
+        institution = Institution.objects.filter(owner=general).first() or institution_create(
+            owner=general, name_en="Shifa Demo Medical Group", name_ar="مجموعة شفاء الطبية التجريبية"
+        )
+        clinics = {}
+        for slug, name_en, name_ar, city in [
+            ("amman", "Shifa Amman Clinic", "عيادة شفاء عمّان", "Amman"),
+            ("irbid", "Shifa Irbid Clinic", "عيادة شفاء إربد", "Irbid"),
+        ]:
+            clinics[slug] = Clinic.objects.filter(slug=slug).first() or clinic_create(
+                institution=institution,
+                slug=slug,
+                name_en=name_en,
+                name_ar=name_ar,
+                city=city,
+                status=ClinicStatus.ACTIVE,
+            )
+        for email, name, role, slugs in STAFF[1:]:
+            user = _user(email, name)
+            for slug in slugs:
+                membership_grant(clinic=clinics[slug], user=user, role_code=role)
+        for email, name, name_ar, born, sex, phone in PATIENTS:
+            user = _user(email, name, phone=phone)
+            if not Patient.objects.filter(user=user).exists():
+                patient_create(
+                    user=user, full_name=name, full_name_ar=name_ar, date_of_birth=born, sex=sex, phone=phone
+                )
+    return {
+        "users": User.objects.filter(email__endswith="@demo.shifa.jo").count(),
+        "clinics": Clinic.objects.filter(slug__in=clinics).count(),
+        "patients": Patient.objects.filter(user__email__endswith="@demo.shifa.jo").count(),
+    }

@@ -1,0 +1,15 @@
+"""WebSocket routes. Each consumer declares its permission; ``ws_path`` hands it the route key."""
+
+from django.urls import path
+
+from shifa.access.registry import path_key
+from shifa.tenancy.consumers import ClinicEventsConsumer
+
+
+def ws_path(route: str, consumer, name: str):
+    return path(route, consumer.as_asgi(route_key=path_key(route)), name=name)
+
+
+websocket_urlpatterns = [
+    ws_path("ws/clinics/<uuid:clinic_id>/events", ClinicEventsConsumer, "clinic_events"),
+]

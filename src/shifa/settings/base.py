@@ -1,0 +1,228 @@
+"""Settings shared by every environment; everything is switched by environment variables.
+
+Environment variables:
+    SHIFA_DATA_DIR   data folder (embedded PostgreSQL, generated secrets, uploaded files); default ``.shifa``
+    DATABASE_URL     a PostgreSQL server; when unset the embedded server in the data folder is used
+    REDIS_URL        Redis for the Channels layer; when unset the in-memory layer (single process) is used
+    SECRET_KEY       overrides the generated key in the data folder
+    FIELD_ENCRYPTION_KEYS  comma-separated Fernet keys, newest first; overrides the generated key
+    DEBUG, ALLOWED_HOSTS, PORT, LOG_LEVEL, SHIFA_RUN_WORKER
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.utils.translation import gettext_lazy as _
+
+from shifa.core import secrets
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("SHIFA_DATA_DIR", ".shifa")).resolve()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.load_or_create(
+    DATA_DIR, "secret_key", secrets.new_secret_key
+)
+FIELD_ENCRYPTION_KEYS = [
+    key.strip()
+    for key in (
+        os.environ.get("FIELD_ENCRYPTION_KEYS")
+        or secrets.load_or_create(DATA_DIR, "field_encryption_key", secrets.new_fernet_key)
+    ).split(",")
+    if key.strip()
+]
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "pgtrigger",
+    "procrastinate.contrib.django",
+    "channels",
+    "django_htmx",
+    "ninja",
+    "shifa.core",
+    "shifa.audit",
+    "shifa.access",
+    "shifa.accounts",
+    "shifa.tenancy",
+    "shifa.records",
+    "shifa.web",
+    "shifa.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "shifa.core.middleware.RequestIdMiddleware",
+    "shifa.core.middleware.BodySizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "shifa.access.middleware.AccessMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "shifa.urls"
+ASGI_APPLICATION = "shifa.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "shifa.web.context_processors.shell",
+            ],
+        },
+    }
+]
+
+
+def database_settings() -> dict:
+    """The default database: ``DATABASE_URL`` when set, otherwise the embedded server in the data folder."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        config = dj_database_url.parse(url, conn_max_age=0)
+        if config["ENGINE"] not in {"django.db.backends.postgresql"}:
+            raise RuntimeError("Shifa runs on PostgreSQL only: DATABASE_URL must be a postgres:// URL")
+    else:
+        from shifa.core import embedded_postgres
+
+        name = os.environ.get("SHIFA_DB_NAME", "shifa")
+        server = embedded_postgres.ensure_running(DATA_DIR, name)
+        config = {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": name,
+            "USER": server["user"],
+            "HOST": server["host"],
+            "PORT": server["port"],
+            "PASSWORD": "",
+        }
+    # Server-side binding stays off: the audit context is sent as set_config() in front of each write.
+    config.setdefault("OPTIONS", {})
+    config["OPTIONS"].setdefault("pool", {"min_size": 1, "max_size": 8, "timeout": 10})
+    config["ATOMIC_REQUESTS"] = False
+    config["CONN_MAX_AGE"] = 0
+    config.setdefault("TEST", {})
+    return config
+
+
+DATABASES = {"default": database_settings()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["shifa.accounts.backends.EmailBackend"]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "web:sign_in"
+LOGIN_REDIRECT_URL = "web:home"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = 60 * 60 * 12
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+
+# Bodies larger than this are refused with 413 before they are read.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+SHIFA_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
+
+LANGUAGE_CODE = "ar"
+LANGUAGES = [("ar", _("Arabic")), ("en", _("English"))]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+SHIFA_DEFAULT_CLINIC_ZONE = "Asia/Amman"
+LANGUAGE_COOKIE_NAME = "shifa_language"
+
+STATIC_URL = "/static/"
+# Static files are served from the apps by WhiteNoise; production may collect them into STATIC_ROOT.
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
+MEDIA_ROOT = DATA_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+REDIS_URL = os.environ.get("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+PROCRASTINATE_ON_APP_READY = "shifa.core.jobs.on_app_ready"
+SHIFA_RUN_WORKER = env_bool("SHIFA_RUN_WORKER", True)
+
+# Audit context travels with each write as transaction-local settings (see docs/decisions/0006-audit.md).
+PGHISTORY_JSON_ENCODER = "django.core.serializers.json.DjangoJSONEncoder"
+
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "shifa.core.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "pgserver": {"level": "WARNING"},
+        "uvicorn.access": {"level": "WARNING"},
+    },
+}
+
+# Email uniqueness is a case-insensitive unique constraint (accounts_user_email_ci_unique), which this check
+# cannot see.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]

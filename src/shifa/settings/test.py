@@ -1,0 +1,18 @@
+"""Test settings: the same stack, with a fast password hasher and no connection pool."""
+
+import sys
+
+from .base import *  # noqa: F403
+
+# The test-only app lives in tests/testapp at the repository root.
+_ROOT = str(PACKAGE_DIR.parent.parent)  # noqa: F405
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
+SHIFA_RUN_WORKER = False
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405

@@ -1,0 +1,117 @@
+"""Institutions, clinics (the tenants) and who works where (ID-2, ID-3)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from shifa.core.models import BaseModel
+
+
+class TenantContextMissing(RuntimeError):
+    """A tenant-owned table was queried without saying for which clinic."""
+
+
+class TenantQuerySet(models.QuerySet):
+    pass
+
+
+class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
+    """``Model.objects`` of a tenant-owned model: usable only through ``for_clinic(clinic)``."""
+
+    def get_queryset(self):
+        raise TenantContextMissing(
+            f"{self.model.__name__} is owned by a clinic: use {self.model.__name__}.objects.for_clinic(clinic)"
+        )
+
+    def for_clinic(self, clinic: Clinic | int) -> TenantQuerySet:
+        clinic_id = clinic if isinstance(clinic, int) else clinic.pk
+        if clinic_id is None:
+            raise TenantContextMissing("no clinic given")
+        return super().get_queryset().filter(clinic_id=clinic_id)
+
+
+class TenantModel(BaseModel):
+    """Base of every tenant-owned table: carries ``clinic_id`` and refuses unscoped queries.
+
+    ``unscoped`` exists for the platform's own cross-clinic work (platform console, jobs) and for Django's
+    related-object machinery; policies decide when it may be used.
+    """
+
+    clinic = models.ForeignKey(
+        "tenancy.Clinic", verbose_name=_("clinic"), on_delete=models.PROTECT, related_name="+"
+    )
+
+    unscoped = models.Manager()
+    objects = TenantManager()
+
+    class Meta:
+        abstract = True
+        default_manager_name = "unscoped"
+        base_manager_name = "unscoped"
+
+
+class Institution(BaseModel):
+    """A group of clinics owned by a General Admin."""
+
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    name_ar = models.CharField(_("name (Arabic)"), max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("general admin"),
+        on_delete=models.PROTECT,
+        related_name="owned_institutions",
+    )
+
+    class Meta:
+        verbose_name = _("institution")
+        verbose_name_plural = _("institutions")
+
+    def __str__(self) -> str:
+        return self.name_en
+
+
+class ClinicStatus(models.TextChoices):
+    PENDING = "pending", _("Pending approval")
+    ACTIVE = "active", _("Active")
+    SUSPENDED = "suspended", _("Suspended")
+
+
+class Clinic(BaseModel):
+    """The tenant."""
+
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="clinics")
+    slug = models.SlugField(_("short name"), max_length=80, unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    name_ar = models.CharField(_("name (Arabic)"), max_length=200)
+    city = models.CharField(_("city"), max_length=100)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="Asia/Amman")
+    status = models.CharField(
+        _("status"), max_length=16, choices=ClinicStatus.choices, default=ClinicStatus.PENDING
+    )
+
+    class Meta:
+        verbose_name = _("clinic")
+        verbose_name_plural = _("clinics")
+
+    def __str__(self) -> str:
+        return self.name_en
+
+    def display_name(self, language: str) -> str:
+        return self.name_ar if language == "ar" else self.name_en
+
+
+class Membership(TenantModel):
+    """A person's role in a clinic. One person may hold roles in several clinics."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships")
+    role = models.ForeignKey("access.Role", on_delete=models.PROTECT, related_name="memberships")
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta(TenantModel.Meta):
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "user", "role"], name="tenancy_membership_unique_role"),
+        ]

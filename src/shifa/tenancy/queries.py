@@ -1,0 +1,72 @@
+"""Reads of the tenancy domain, always starting from the policy's scoped queryset."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from shifa.access import catalog
+from shifa.access.policies import Actor
+from shifa.core.errors import NotFound
+from shifa.core.pagination import Page, paginate
+
+from . import policies
+from .models import Clinic, Membership
+
+
+def clinic_get(*, actor: Actor) -> Clinic:
+    """The actor's acting clinic (authorization already checked the actor's role there)."""
+    return actor.require_clinic()
+
+
+def membership_list(
+    *, actor: Actor, role: str | None = None, cursor: str | None = None, limit: int = 50
+) -> Page:
+    qs = policies.visible_memberships(actor).select_related("user", "role")
+    if role:
+        qs = qs.filter(role__code=role)
+    return paginate(qs, cursor=cursor, limit=limit)
+
+
+def membership_get(*, actor: Actor, membership_id: uuid.UUID) -> Membership:
+    membership = (
+        policies.visible_memberships(actor)
+        .select_related("user", "role")
+        .filter(external_id=membership_id)
+        .first()
+    )
+    if membership is None:
+        raise NotFound()
+    return membership
+
+
+def clinic_list_for_platform(
+    *, actor: Actor, status: str | None = None, cursor: str | None = None, limit: int = 50
+) -> Page:
+    qs = policies.visible_clinics_for_platform(actor).select_related("institution")
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs, cursor=cursor, limit=limit)
+
+
+def clinics_of_user(user) -> QuerySet[Clinic]:
+    """Clinics where the user holds a staff role (the acting-clinic picker)."""
+    from django.db.models import Q
+
+    member_of = Membership.unscoped.filter(user=user, is_active=True).values("clinic_id")
+    return (
+        Clinic.objects.filter(Q(pk__in=member_of) | Q(institution__owner=user))
+        .select_related("institution")
+        .order_by("name_en")
+        .distinct()
+    )
+
+
+STAFF_ROLE_ORDER = {code: i for i, code in enumerate(catalog.STAFF_ROLES)}
+
+
+def roles_in(user, clinic: Clinic) -> frozenset[str]:
+    from shifa.access.policies import clinic_roles
+
+    return clinic_roles(user, clinic)

@@ -1,0 +1,129 @@
+"""Default deny (ID-4), walked over every URL pattern and every OpenAPI operation."""
+
+from __future__ import annotations
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from shifa.access.models import ApiResource
+from shifa.access.public_routes import PUBLIC_ROUTES
+from shifa.access.registry import all_routes, api_routes, every_url_pattern, ninja_paths, websocket_routes
+from tests.routes import BODIES, PROVIDERS, Target, http_routes, params_of, route_id, url_for
+
+HTTP_ROUTES = http_routes()
+
+
+def _call(client: Client, spec, url: str, bearer=None):
+    extra = {"HTTP_AUTHORIZATION": f"Bearer {bearer}"} if bearer else {}
+    body = BODIES.get((spec.method, spec.path))
+    fn = getattr(client, spec.method.lower())
+    if spec.method in {"POST", "PUT", "PATCH"}:
+        import json
+
+        return fn(url, json.dumps(body or {}), content_type="application/json", **extra)
+    return fn(url, **extra)
+
+
+def test_every_url_pattern_is_known_to_the_registry():
+    """Each Django URL pattern is either an API path (described by OpenAPI) or a declared page."""
+    registered = {r.path for r in all_routes()}
+    api_paths = {r.path for r in api_routes()}
+    for path, name, _callback in every_url_pattern():
+        if path in ninja_paths():
+            # ninja's own root pattern (/api/v1) has no operation and therefore no row: refused.
+            assert path in api_paths or path == "/api/v1/", path
+        else:
+            assert path in registered, f"{path} ({name}) is not collected by the access registry"
+
+
+def test_every_parameter_has_a_provider():
+    for spec in all_routes():
+        for name in params_of(spec):
+            assert name in PROVIDERS, f"{route_id(spec)}: add a provider for {{{name}}} in tests/routes.py"
+
+
+def test_every_declared_route_has_its_row(db):
+    rows = {(r.method, r.path) for r in ApiResource.objects.all()}
+    declared = {(r.method, r.path) for r in all_routes() if r.permission or r.public}
+    assert declared == rows
+
+
+def test_undeclared_api_root_is_refused_even_to_platform_admin(cast, api):
+    response = api(cast.platform_admin).get("/api/v1/")
+    assert response.status_code == 403
+    assert response.json()["code"] == "route_not_registered"
+
+
+@pytest.mark.parametrize("spec", HTTP_ROUTES, ids=route_id)
+def test_route_without_row_is_refused_even_to_platform_admin(spec, cast, api):
+    """Remove the route's row: nobody gets through, not even a platform admin or the clinic's own admin."""
+    ApiResource.objects.filter(method=spec.method, path=spec.path).delete()
+    for user in (cast.platform_admin, cast.staff_a["clinic_admin"], cast.general_admin):
+        client = Client()
+        client.force_login(user)
+        target = Target(cast.clinic_a, cast.staff_a["clinic_admin"].memberships.first())
+        bearer = api(user).token() if spec.kind == "api" else None
+        response = _call(client, spec, url_for(spec, target), bearer=bearer)
+        assert response.status_code == 403, (route_id(spec), user, response.status_code)
+        if spec.kind == "api":
+            assert response["Content-Type"] == "application/problem+json"
+            assert response.json()["code"] == "route_not_registered"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_websocket_route_without_row_is_refused(cast):
+    import asyncio
+
+    from shifa.asgi import router
+
+    spec = websocket_routes()[0]
+    ApiResource.objects.filter(method="WS", path=spec.path).delete()
+    url = url_for(spec, Target(cast.clinic_a, None)).lstrip("/")
+
+    async def attempt():
+        communicator = WebsocketCommunicator(router, url, headers=[(b"origin", b"http://127.0.0.1")])
+        communicator.scope["user"] = cast.staff_a["clinic_admin"]
+        connected, code = await communicator.connect()
+        await communicator.disconnect()
+        return connected, code
+
+    connected, code = asyncio.run(attempt())
+    assert not connected
+    assert code == 4403
+
+
+def test_public_allowlist_equals_routes_that_answer_anonymous(cast):
+    """Call every route anonymously; those that answer (not 401, 403 or a redirect to sign-in) are public."""
+    answering = set()
+    target = Target(cast.clinic_a, cast.staff_a["clinic_admin"].memberships.first())
+    for spec in HTTP_ROUTES:
+        response = _call(Client(), spec, url_for(spec, target))
+        if spec.kind == "api":
+            # Refused by access control, not by the operation itself (wrong password is still an answer).
+            refused = response.status_code in {401, 403} and response.json()["code"] in {
+                "not_authenticated",
+                "forbidden",
+                "route_not_registered",
+            }
+        else:
+            refused = response.status_code in {401, 403} or (
+                response.status_code == 302 and "/accounts/sign-in" in response["Location"]
+            )
+        if not refused:
+            answering.add((spec.method, spec.path))
+    assert answering == set(PUBLIC_ROUTES)
+
+
+def test_public_routes_are_all_real_routes():
+    routes = {(r.method, r.path) for r in all_routes()}
+    assert set(PUBLIC_ROUTES) <= routes
+
+
+def test_openapi_operations_publish_their_permission(client, db):
+    schema = client.get("/api/v1/openapi.json").json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("operationId"), (method, path)
+            assert operation.get("summary"), (method, path)
+            assert bool(operation.get("x-permission")) != bool(operation.get("x-public")), (method, path)
