@@ -37,9 +37,9 @@ migrations: $(STAMP)
 
 # Extract translatable strings and compile the catalogues (needs gettext's xgettext/msgfmt).
 messages: $(STAMP)
-	cd src/shifa && ../../$(BIN)/django-admin makemessages -l ar --no-obsolete --add-location=file \
-		--ignore='static/*' --settings=shifa.settings.test --pythonpath=../..
-	cd src/shifa && ../../$(BIN)/django-admin compilemessages -l ar --settings=shifa.settings.test --pythonpath=../..
+	cd src/shifa && DJANGO_SETTINGS_MODULE=shifa.settings.test ../../$(BIN)/django-admin makemessages -l ar \
+		--no-obsolete --add-location=file --ignore='static/*' --ignore='*/migrations/*'
+	cd src/shifa && DJANGO_SETTINGS_MODULE=shifa.settings.test ../../$(BIN)/django-admin compilemessages -l ar
 
 # Re-pin every dependency after changing pyproject.toml.
 lock:

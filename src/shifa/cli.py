@@ -3,6 +3,7 @@ management commands."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -39,7 +40,13 @@ def run() -> int:
         ws="websockets",
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()
+    # uvicorn re-raises the Ctrl-C it handled once it has shut down cleanly; that is a normal stop.
+    with contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run()
+    from shifa.core import embedded_postgres
+
+    embedded_postgres.stop()
+    print("Shifa stopped.", flush=True)
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from shifa.audit.context import audit_context
@@ -34,8 +35,10 @@ def sync_catalog() -> None:
     Role.objects.exclude(code__in=roles).delete()
     permissions = {}
     for spec in catalog.PERMISSIONS:
+        with translation.override(None):  # store the source text; it is translated when shown
+            description = str(spec.description)
         perm, _created = Permission.objects.update_or_create(
-            codename=spec.codename, defaults={"scope": spec.scope, "description": str(spec.description)}
+            codename=spec.codename, defaults={"scope": spec.scope, "description": description}
         )
         permissions[spec.codename] = perm
     wanted = set()

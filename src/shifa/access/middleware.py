@@ -10,9 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.template.response import TemplateResponse
 from django.utils import translation
+from django.utils.translation import gettext as _
 
 from shifa.audit.context import add_to_audit_context, audit_context
-from shifa.core.errors import NotAuthenticated, Problem, response_for
+from shifa.core.errors import Forbidden, NotAuthenticated, Problem, response_for
 
 from .policies import authorize
 from .registry import path_key
@@ -44,7 +45,7 @@ class AccessMiddleware:
             # Cookie-authenticated API calls (from our own pages) must carry the CSRF token.
             rejection = self._csrf.process_view(request, None, (), {})
             if rejection is not None:
-                return self._refuse(request, Problem(code="csrf_failed", detail="CSRF check failed."), is_api)
+                return self._refuse(request, Forbidden(_("CSRF check failed."), code="csrf_failed"), is_api)
         request.actor = actor
         if actor.user is not None:
             request.user = actor.user

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Exists, OuterRef
+from django.utils.translation import gettext
 
 from . import catalog
 from .models import ClinicRolePermission, RolePermission
@@ -28,7 +29,7 @@ def clinic_roles_list(*, actor: Actor) -> list[dict]:
         entry["permissions"].append(
             {
                 "permission": rp.permission.codename,
-                "description": rp.permission.description,
+                "description": gettext(rp.permission.description),
                 "granted": rp.on or (rp.granted_by_default and not rp.off),
                 "granted_by_default": rp.granted_by_default,
                 "locked": (rp.role.code, rp.permission.codename) in catalog.LOCKED_GRANTS,

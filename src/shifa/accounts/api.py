@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Router
+from ninja import Router, Status
 
 from shifa.access.declare import operation
 from shifa.core.errors import NotAuthenticated
@@ -22,7 +22,7 @@ router = Router(tags=["accounts"])
 )
 def create_token(request: HttpRequest, payload: TokenIn):
     token, record = actions.token_issue(email=payload.email, password=payload.password, name=payload.name)
-    return 201, {"token": token, "expires_at": record.expires_at, "user": record.user}
+    return Status(201, {"token": token, "expires_at": record.expires_at, "user": record.user})
 
 
 @router.delete(

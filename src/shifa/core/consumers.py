@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db import connections
 
 from shifa.access.policies import Actor, authorize
 from shifa.core.errors import Problem
+
+
+def _authorize_in_thread(user, method: str, path: str, params: dict) -> Actor:
+    """Authorize from a worker thread and hand its database connection back (a WebSocket lives long)."""
+    try:
+        return authorize(user, method, path, params)
+    finally:
+        connections.close_all()
 
 
 class ShifaConsumer(AsyncJsonWebsocketConsumer):
@@ -19,12 +28,18 @@ class ShifaConsumer(AsyncJsonWebsocketConsumer):
     route_key: str = ""
     actor: Actor | None = None
 
+    def __init__(self, *args, route_key: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.route_key = route_key
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         user = user if user is not None and getattr(user, "is_authenticated", False) else None
         kwargs = self.scope.get("url_route", {}).get("kwargs", {})
         try:
-            self.actor = await sync_to_async(authorize)(user, "WS", self.route_key, kwargs)
+            self.actor = await database_sync_to_async(_authorize_in_thread)(
+                user, "WS", self.route_key, kwargs
+            )
         except Problem as problem:
             await self.close(code=4000 + problem.status)
             return

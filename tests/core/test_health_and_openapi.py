@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django.test import Client
+from openapi_spec_validator import validate
+
+from shifa.core import jobs
+
+
+def test_healthz_is_200_when_database_and_queue_answer(db):
+    response = Client().get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"] == "ok" and body["checks"]["job_queue"] == "ok"
+    assert body["time"].endswith("Z")
+
+
+def test_healthz_is_503_when_the_queue_is_unreachable(db, monkeypatch):
+    def broken():
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(jobs.app, "check_connection", broken)
+    response = Client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["job_queue"] == "down"
+
+
+def test_healthz_is_503_when_the_database_is_down(db, monkeypatch):
+    from shifa.core import views
+
+    monkeypatch.setattr(views, "_database_ok", lambda: False)
+    response = Client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == "down"
+
+
+def test_openapi_document_is_valid_openapi_3(db):
+    response = Client().get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    validate(document)
+    assert "bearer" in str(document["components"]["securitySchemes"]).lower()
+
+
+def test_api_docs_page_uses_local_assets(db):
+    response = Client().get("/api/v1/docs")
+    assert response.status_code == 200
+    assert b"cdn.jsdelivr" not in response.content and b"unpkg" not in response.content
+
+
+def test_response_carries_a_request_id(db):
+    response = Client().get("/healthz", HTTP_X_REQUEST_ID="trace-abc-123")
+    assert response["X-Request-ID"] == "trace-abc-123"
+    generated = Client().get("/healthz", HTTP_X_REQUEST_ID="bad id!")
+    assert generated["X-Request-ID"] != "bad id!" and len(generated["X-Request-ID"]) == 32

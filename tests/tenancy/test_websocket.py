@@ -1,0 +1,52 @@
+"""The clinic events channel runs the same authorization as pages and the API."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+
+from shifa.asgi import router
+from shifa.tenancy.consumers import clinic_group
+
+
+async def _connect(user, clinic):
+    communicator = WebsocketCommunicator(
+        router, f"ws/clinics/{clinic.external_id}/events", headers=[(b"origin", b"http://127.0.0.1")]
+    )
+    if user is not None:
+        communicator.scope["user"] = user
+    connected, code = await communicator.connect()
+    return communicator, connected, code
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_receive_their_clinics_events(cast):
+    async def scenario():
+        communicator, connected, code = await _connect(cast.staff_a["secretary"], cast.clinic_a)
+        assert connected, code
+        hello = await communicator.receive_json_from()
+        assert hello == {"type": "connected", "data": {"clinic_id": str(cast.clinic_a.external_id)}}
+        await get_channel_layer().group_send(
+            clinic_group(cast.clinic_a.external_id),
+            {"type": "clinic.event", "event": "appointment.booked", "data": {"x": 1}},
+        )
+        assert await communicator.receive_json_from() == {"type": "appointment.booked", "data": {"x": 1}}
+        await communicator.send_json_to({"type": "ping"})
+        assert (await communicator.receive_json_from())["type"] == "pong"
+        await communicator.disconnect()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_clinic_and_anonymous_are_refused(cast):
+    async def scenario():
+        _, connected, code = await _connect(cast.staff_a["doctor"], cast.clinic_b)
+        assert not connected and code == 4404
+        _, connected, code = await _connect(None, cast.clinic_a)
+        assert not connected and code == 4401
+
+    asyncio.run(scenario())

@@ -1,0 +1,120 @@
+"""`make run`'s command on a machine with no PostgreSQL configured: embedded server, healthz, OpenAPI, clean stop,
+and a second start that reuses the data."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, *, token: str | None = None, data: dict | None = None):
+    request = urllib.request.Request(url, data=json.dumps(data).encode() if data else None)
+    if data:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, None
+
+
+def _start(data_dir: Path, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    env.update({"SHIFA_DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "shifa", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_healthy(process: subprocess.Popen, base: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(process.stdout.read().decode()[-3000:])
+        try:
+            status, body = _get(f"{base}/healthz")
+            if status == 200:
+                return body
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("Shifa did not become healthy")
+
+
+def _stop(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+@pytest.fixture
+def data_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("shifa-data")
+    yield path
+    pid_file = path / "postgres" / "postmaster.pid"
+    if pid_file.exists():  # never leave a server behind, even when the test fails
+        pid = int(pid_file.read_text().split()[0])
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+
+
+def test_run_serves_health_and_openapi_and_reuses_data(data_dir):
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = _start(data_dir, port)
+    try:
+        health = _wait_healthy(process, base)
+        assert health["checks"] == {"database": "ok", "job_queue": "ok", "worker": "ok"}
+        status, document = _get(f"{base}/api/v1/openapi.json")
+        assert status == 200
+        validate(document)
+        status, signed_in = _get(
+            f"{base}/api/v1/auth/tokens",
+            data={"email": "doctor@demo.shifa.jo", "password": "shifa-demo-2026"},
+        )
+        assert status == 201
+        token = signed_in["token"]
+        assert _get(f"{base}/api/v1/me", token=token)[0] == 200
+    finally:
+        code = _stop(process)
+    assert code == 0
+    assert not (data_dir / "postgres" / "postmaster.pid").exists(), "the embedded PostgreSQL was left running"
+    secret = (data_dir / "secrets" / "secret_key").read_text()
+
+    again = _start(data_dir, port)
+    try:
+        _wait_healthy(again, base)
+        status, me = _get(f"{base}/api/v1/me", token=token)  # the token issued by the first run still works
+        assert status == 200 and me["user"]["email"] == "doctor@demo.shifa.jo"
+    finally:
+        assert _stop(again) == 0
+    assert (data_dir / "secrets" / "secret_key").read_text() == secret
+    assert oct((data_dir / "secrets" / "secret_key").stat().st_mode & 0o777) == "0o600"
