@@ -25,9 +25,9 @@ def test_arabic_catalogue_is_complete():
 
 
 def test_compiled_catalogue_matches_the_source():
-    po = {e.msgid: e.msgstr for e in polib.pofile(str(PO)) if not e.obsolete}
-    mo = {e.msgid: e.msgstr for e in polib.mofile(str(MO))}
-    assert {k: v for k, v in mo.items() if k} == po
+    po = {(e.msgctxt, e.msgid): e.msgstr for e in polib.pofile(str(PO)) if not e.obsolete}
+    mo = {(e.msgctxt, e.msgid): e.msgstr for e in polib.mofile(str(MO))}
+    assert {k: v for k, v in mo.items() if k[1]} == po
 
 
 def test_placeholders_survive_translation():
@@ -55,6 +55,6 @@ def test_no_string_in_the_source_is_missing_from_the_catalogue(tmp_path):
             "PYTHONPATH": str(ROOT / "src"),
         },
     )
-    extracted = {e.msgid for e in polib.pofile(str(po_copy))}
-    committed = {e.msgid for e in polib.pofile(str(PO))}
+    extracted = {(e.msgctxt, e.msgid) for e in polib.pofile(str(po_copy))}
+    committed = {(e.msgctxt, e.msgid) for e in polib.pofile(str(PO))}
     assert extracted - committed == set(), "run `make messages` and translate the new strings"

@@ -37,7 +37,7 @@ def run() -> int:
         lifespan="on",
         log_config=None,
         proxy_headers=True,
-        ws="websockets",
+        ws="websockets-sansio",
         timeout_graceful_shutdown=10,
     )
     # uvicorn re-raises the Ctrl-C it handled once it has shut down cleanly; that is a normal stop.
