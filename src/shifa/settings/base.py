@@ -20,7 +20,13 @@ from django.utils.translation import gettext_lazy as _
 from shifa.core import secrets
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("SHIFA_DATA_DIR", ".shifa")).resolve()
+_CHECKOUT = PACKAGE_DIR.parent.parent
+# Default data folder: `.shifa/` at the root of a source checkout (wherever a command is run from), else in the
+# current directory.
+DATA_DIR = Path(
+    os.environ.get("SHIFA_DATA_DIR")
+    or (_CHECKOUT / ".shifa" if (_CHECKOUT / "pyproject.toml").exists() else Path.cwd() / ".shifa")
+).resolve()
 
 
 def env_bool(name: str, default: bool = False) -> bool:
