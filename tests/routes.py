@@ -52,3 +52,25 @@ def http_routes() -> list[RouteSpec]:
 
 def route_id(spec: RouteSpec) -> str:
     return f"{spec.method} {spec.path}"
+
+
+def call(spec: RouteSpec, url: str, user=None):
+    """Call a route as ``user``: API routes with a bearer token, pages with a signed-in session."""
+    import json
+
+    from django.test import Client
+
+    from tests.conftest import ApiClient
+
+    client = Client()
+    extra = {}
+    if user is not None:
+        if spec.kind == "api":
+            extra["HTTP_AUTHORIZATION"] = f"Bearer {ApiClient(user).token()}"
+        else:
+            client.force_login(user)
+    fn = getattr(client, spec.method.lower())
+    if spec.method in {"POST", "PUT", "PATCH"}:
+        body = json.dumps(BODIES.get((spec.method, spec.path), {}))
+        return fn(url, body, content_type="application/json", **extra)
+    return fn(url, **extra)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from django.test import Client
 
 from shifa.access import catalog
 from shifa.access.models import ApiResource
-from tests.routes import BODIES, Target, http_routes, route_id, url_for
+from tests.routes import Target, call, http_routes, route_id, url_for
 
 ROUTES = [r for r in http_routes() if r.permission]
 
@@ -21,31 +18,13 @@ def expected(role: str, permission_code: str, scope: str) -> str:
     return "allowed" if granted else "forbidden"
 
 
-def _call(user, spec, url, api):
-    client = Client()
-    extra = {}
-    if spec.kind == "api":
-        extra["HTTP_AUTHORIZATION"] = f"Bearer {api(user).token()}"
-    else:
-        client.force_login(user)
-    fn = getattr(client, spec.method.lower())
-    if spec.method in {"POST", "PUT", "PATCH"}:
-        return fn(
-            url,
-            json.dumps(BODIES.get((spec.method, spec.path), {})),
-            content_type="application/json",
-            **extra,
-        )
-    return fn(url, **extra)
-
-
 @pytest.mark.parametrize("role", catalog.ALL_ROLES)
 @pytest.mark.parametrize("spec", ROUTES, ids=route_id)
-def test_permission_matrix(spec, role, cast, api):
+def test_permission_matrix(spec, role, cast):
     resource = ApiResource.objects.select_related("permission").get(method=spec.method, path=spec.path)
     user = cast.user_for(role)
     membership = user.memberships.first() or cast.staff_a["clinic_admin"].memberships.first()
-    response = _call(user, spec, url_for(spec, Target(cast.clinic_a, membership)), api)
+    response = call(spec, url_for(spec, Target(cast.clinic_a, membership)), user)
     outcome = expected(role, resource.permission.codename, resource.permission.scope)
     status = response.status_code
     if outcome == "allowed":
@@ -57,8 +36,8 @@ def test_permission_matrix(spec, role, cast, api):
 
 
 @pytest.mark.parametrize("spec", ROUTES, ids=route_id)
-def test_signed_in_with_no_role_is_refused(spec, cast, api):
-    response = _call(cast.outsider, spec, url_for(spec, Target(cast.clinic_a, cast.membership_b)), api)
+def test_signed_in_with_no_role_is_refused(spec, cast):
+    response = call(spec, url_for(spec, Target(cast.clinic_a, cast.membership_b)), cast.outsider)
     resource = ApiResource.objects.select_related("permission").get(method=spec.method, path=spec.path)
     if resource.permission.codename in {"accounts.view_self", "accounts.manage_own_tokens"}:
         assert response.status_code < 400
@@ -68,8 +47,7 @@ def test_signed_in_with_no_role_is_refused(spec, cast, api):
 
 @pytest.mark.parametrize("spec", [r for r in ROUTES if r.kind == "api"], ids=route_id)
 def test_anonymous_api_call_is_401_problem(spec, cast):
-    fn = getattr(Client(), spec.method.lower())
-    response = fn(url_for(spec, Target(cast.clinic_a, cast.membership_b)))
+    response = call(spec, url_for(spec, Target(cast.clinic_a, cast.membership_b)))
     assert response.status_code == 401
     assert response["Content-Type"] == "application/problem+json"
     assert response["WWW-Authenticate"].startswith("Bearer")
@@ -77,7 +55,6 @@ def test_anonymous_api_call_is_401_problem(spec, cast):
 
 @pytest.mark.parametrize("spec", [r for r in ROUTES if r.kind == "page"], ids=route_id)
 def test_anonymous_page_redirects_to_sign_in(spec, cast):
-    fn = getattr(Client(), spec.method.lower())
-    response = fn(url_for(spec, Target(cast.clinic_a, cast.membership_b)))
+    response = call(spec, url_for(spec, Target(cast.clinic_a, cast.membership_b)))
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/sign-in?next=")
