@@ -13,7 +13,7 @@ from django.test import Client
 
 from shifa.access import catalog
 from shifa.access.models import Role
-from shifa.accounts.actions import TOKEN_PREFIX, _hash
+from shifa.accounts.actions import TOKEN_PREFIX, hash_token
 from shifa.accounts.models import ApiToken
 from shifa.core import timezones
 from tests.factories import (
@@ -39,7 +39,7 @@ class ApiClient:
         if self._token is None:
             self._token = TOKEN_PREFIX + secrets.token_urlsafe(24)
             ApiToken.objects.create(
-                user=self.user, token_hash=_hash(self._token), expires_at=timezones.now() + TOKEN_TTL
+                user=self.user, token_hash=hash_token(self._token), expires_at=timezones.now() + TOKEN_TTL
             )
         return self._token
 

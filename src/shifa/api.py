@@ -30,6 +30,8 @@ class ActorAuth(AuthBase):
         return actor.user if actor is not None and actor.is_authenticated else None
 
 
+API_PREFIX = "/api/v1/"
+
 api = NinjaAPI(
     title="Shifa API",
     version="1.0.0",

@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from shifa.access.declare import public_page
-from shifa.api import api
+from shifa.api import API_PREFIX, api
 from shifa.core.views import healthz
 
 api_patterns, api_app_name, api_namespace = api.urls
@@ -12,7 +12,7 @@ for pattern in api_patterns:
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
-    path("api/v1/", include((api_patterns, api_app_name), namespace=api_namespace)),
+    path(API_PREFIX.lstrip("/"), include((api_patterns, api_app_name), namespace=api_namespace)),
     path("", include("shifa.web.urls")),
 ]
 

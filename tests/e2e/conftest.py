@@ -13,8 +13,9 @@ CHROMIUM = os.environ.get("SHIFA_CHROMIUM", "/usr/bin/chromium")
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Per module: Playwright's event loop must stop before other tests run their own (asyncio.run)."""
     from playwright.sync_api import sync_playwright
 
     assert shutil.which(CHROMIUM) or os.path.exists(CHROMIUM), "install Debian's chromium (see .ci/run)"

@@ -52,9 +52,7 @@ def user_roles(user: User) -> frozenset[str]:
     from shifa.tenancy.models import Institution, Membership
 
     roles = set(
-        Membership.unscoped.filter(user=user, is_active=True, clinic__status__in=("active", "pending"))
-        .values_list("role__code", flat=True)
-        .distinct()
+        Membership.unscoped.filter(user=user, is_active=True).values_list("role__code", flat=True).distinct()
     )
     if Institution.objects.filter(owner=user).exists():
         roles.add(catalog.GENERAL_ADMIN)

@@ -44,9 +44,9 @@ def _is_ninja_view(callback) -> bool:
 
 
 def api_routes() -> list[RouteSpec]:
-    from shifa.api import api
+    from shifa.api import API_PREFIX, api
 
-    schema = api.get_openapi_schema(path_prefix=api.root_path if hasattr(api, "root_path") else "/api/v1/")
+    schema = api.get_openapi_schema(path_prefix=API_PREFIX)
     specs = []
     for path, operations in schema["paths"].items():
         for method, op in operations.items():

@@ -66,7 +66,8 @@ def user_create(
     return user
 
 
-def _hash(token: str) -> str:
+def hash_token(token: str) -> str:
+    """The stored form of a bearer token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -77,7 +78,7 @@ def token_issue(*, email: str, password: str, name: str = "") -> tuple[str, ApiT
         raise NotAuthenticated(_("The email or password is not correct."), code="invalid_credentials")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken.objects.create(
-        user=user, token_hash=_hash(token), name=name[:100], expires_at=timezones.now() + TOKEN_LIFETIME
+        user=user, token_hash=hash_token(token), name=name[:100], expires_at=timezones.now() + TOKEN_LIFETIME
     )
     return token, record
 
@@ -89,7 +90,9 @@ def token_authenticate(token: str) -> User | None:
     now = timezones.now()
     record = (
         ApiToken.objects.select_related("user")
-        .filter(token_hash=_hash(token), revoked_at__isnull=True, expires_at__gt=now, user__is_active=True)
+        .filter(
+            token_hash=hash_token(token), revoked_at__isnull=True, expires_at__gt=now, user__is_active=True
+        )
         .first()
     )
     if record is None:
@@ -101,7 +104,7 @@ def token_authenticate(token: str) -> User | None:
 
 def token_revoke(*, token: str) -> None:
     """Revoke the given token (sign out of the API)."""
-    ApiToken.objects.filter(token_hash=_hash(token), revoked_at__isnull=True).update(
+    ApiToken.objects.filter(token_hash=hash_token(token), revoked_at__isnull=True).update(
         revoked_at=timezones.now()
     )
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
-from shifa.access import catalog
-from shifa.access.policies import Actor
+from shifa.access.policies import Actor, clinic_roles
 from shifa.core.errors import NotFound
 from shifa.core.pagination import Page, paginate
 
@@ -52,8 +51,6 @@ def clinic_list_for_platform(
 
 def clinics_of_user(user) -> QuerySet[Clinic]:
     """Clinics where the user holds a staff role (the acting-clinic picker)."""
-    from django.db.models import Q
-
     member_of = Membership.unscoped.filter(user=user, is_active=True).values("clinic_id")
     return (
         Clinic.objects.filter(Q(pk__in=member_of) | Q(institution__owner=user))
@@ -63,10 +60,6 @@ def clinics_of_user(user) -> QuerySet[Clinic]:
     )
 
 
-STAFF_ROLE_ORDER = {code: i for i, code in enumerate(catalog.STAFF_ROLES)}
-
-
 def roles_in(user, clinic: Clinic) -> frozenset[str]:
-    from shifa.access.policies import clinic_roles
-
+    """The roles ``user`` holds in ``clinic`` (for the clinic picker)."""
     return clinic_roles(user, clinic)
