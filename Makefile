@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format migrations messages lock clean-data help
+.PHONY: run test lint format migrations messages lock clean-data help system-packages
 
 help:
 	@echo "make run   - set up and run Shifa on http://127.0.0.1:8000 (PORT overrides)"
@@ -17,10 +17,13 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
+system-packages:
+	@scripts/system-packages.sh
+
 run: $(STAMP)
 	$(BIN)/shifa run
 
-test: $(STAMP) lint
+test: system-packages $(STAMP) lint
 	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile
 
 lint: $(STAMP)

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs beyond Python: gettext (message catalogues) and chromium (browser tests).
+# Installs only what is missing; as root directly, otherwise through sudo.
+set -euo pipefail
+need=()
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+command -v msgfmt >/dev/null || need+=(gettext)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=()
+elif command -v sudo >/dev/null; then
+  sudo=(sudo)
+else
+  echo "Please install these Debian packages: ${need[*]}" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}"
