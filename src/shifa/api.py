@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security.base import AuthBase
 
-from shifa.core.errors import FieldError, Problem, errors_from_pydantic, problem_response, response_for
-from shifa.core.models import COMMITTED_SQLSTATE
+from shifa.core.errors import FieldError, errors_from_pydantic, problem_for, problem_response, response_for
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +40,14 @@ api = NinjaAPI(
 )
 
 
-def sqlstate(exc: BaseException) -> str | None:
-    cause = exc.__cause__ or exc.__context__
-    return getattr(cause, "sqlstate", None)
-
-
-@api.exception_handler(Problem)
-def _problem(request: HttpRequest, exc: Problem) -> HttpResponse:
-    return response_for(exc)
+@api.exception_handler(Exception)
+def _any_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """Problems, committed records, duplicates, oversized bodies: 4xx. Anything else: a logged 500."""
+    problem = problem_for(exc)
+    if problem is not None:
+        return response_for(problem)
+    logger.exception("unhandled API error")
+    return problem_response(500, code="server_error", detail=_("Something went wrong on our side."))
 
 
 @api.exception_handler(ValidationError)
@@ -83,29 +80,6 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 @api.exception_handler(Http404)
 def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return problem_response(404, code="not_found", detail=_("Not found."))
-
-
-@api.exception_handler(RequestDataTooBig)
-def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
-    return problem_response(413, code="payload_too_large", detail=_("The request body is too large."))
-
-
-@api.exception_handler(DatabaseError)
-def _database(request: HttpRequest, exc: DatabaseError) -> HttpResponse:
-    if sqlstate(exc) == COMMITTED_SQLSTATE:
-        return problem_response(
-            409,
-            code="record_committed",
-            detail=_("This record is committed and cannot be changed. Add an amendment instead."),
-        )
-    logger.exception("database error")
-    return problem_response(500, code="server_error", detail=_("Something went wrong on our side."))
-
-
-@api.exception_handler(Exception)
-def _unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
-    logger.exception("unhandled API error")
-    return problem_response(500, code="server_error", detail=_("Something went wrong on our side."))
 
 
 def _mount_routers() -> None:

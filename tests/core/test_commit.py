@@ -6,9 +6,8 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test import RequestFactory
 
-from shifa.api import sqlstate
 from shifa.core import timezones
-from shifa.core.models import COMMITTED_SQLSTATE
+from shifa.core.errors import COMMITTED_SQLSTATE, sqlstate
 from tests.factories import ClinicFactory
 from tests.testapp.models import ClinicalNote
 

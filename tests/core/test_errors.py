@@ -117,3 +117,17 @@ def test_invalid_bearer_token_is_401(db):
     response = Client().get("/api/v1/me", HTTP_AUTHORIZATION="Bearer shf_forged")
     body = problem(response, 401)
     assert body["code"] == "invalid_token"
+
+
+def test_database_conflicts_become_409_problems(db):
+    from django.db import IntegrityError, transaction
+
+    from shifa.core.errors import problem_for
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    with pytest.raises(IntegrityError) as info, transaction.atomic():
+        UserFactory(email=user.email.upper())
+    problem = problem_for(info.value)
+    assert (problem.status, problem.code) == (409, "duplicate")
+    assert problem_for(RuntimeError("bug")) is None

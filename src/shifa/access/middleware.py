@@ -13,7 +13,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from shifa.audit.context import add_to_audit_context, audit_context
-from shifa.core.errors import Forbidden, NotAuthenticated, Problem, response_for
+from shifa.core.errors import Forbidden, NotAuthenticated, Problem, problem_for, response_for
 
 from .policies import authorize
 from .registry import path_key
@@ -58,9 +58,10 @@ class AccessMiddleware:
         return None
 
     def process_exception(self, request: HttpRequest, exception: Exception):
-        """Pages raise the same Problems as the API; answer them the same way (the API has its own handlers)."""
-        if isinstance(exception, Problem):
-            return self._refuse(request, exception, request.path.startswith("/api/"))
+        """Pages raise the same errors as the API; answer them the same way (the API has its own handlers)."""
+        problem = problem_for(exception)
+        if problem is not None:
+            return self._refuse(request, problem, request.path.startswith("/api/"))
         return None
 
     def _authenticate(self, request: HttpRequest, is_api: bool):

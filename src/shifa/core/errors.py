@@ -114,6 +114,41 @@ class RateLimited(Problem):
         return _("Too many requests. Try again later.")
 
 
+#: SQLSTATEs the database raises for a caller's request, and the Problem each becomes.
+COMMITTED_SQLSTATE = "SH409"  # raised by the commit guard trigger (shifa.core.models)
+UNIQUE_VIOLATION = "23505"
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE behind a Django database error, if any."""
+    cause = exc.__cause__ or exc.__context__
+    return getattr(cause, "sqlstate", None) or getattr(exc, "sqlstate", None)
+
+
+def problem_for(exc: BaseException) -> Problem | None:
+    """The Problem an exception stands for, or None for a genuine server error.
+
+    One mapping for the API and the pages: a committed record is 409, a duplicate is 409, an oversized body 413.
+    """
+    from django.core.exceptions import RequestDataTooBig
+    from django.db import DatabaseError
+
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, DatabaseError):
+        state = sqlstate(exc)
+        if state == COMMITTED_SQLSTATE:
+            return Conflict(
+                _("This record is committed and cannot be changed. Add an amendment instead."),
+                code="record_committed",
+            )
+        if state == UNIQUE_VIOLATION:
+            return Conflict(_("This already exists."), code="duplicate")
+    return None
+
+
 def status_title(status: int) -> str:
     titles = {
         400: _("Bad request"),

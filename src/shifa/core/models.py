@@ -17,8 +17,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-#: SQLSTATE raised by the database when a committed row is changed (mapped to HTTP 409).
-COMMITTED_SQLSTATE = "SH409"
+from .errors import COMMITTED_SQLSTATE
 
 
 def audit_trigger() -> pgtrigger.Trigger:
