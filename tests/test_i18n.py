@@ -30,7 +30,7 @@ def test_compiled_catalogue_matches_the_source():
     assert {k: v for k, v in mo.items() if k[1]} == po
 
 
-def test_placeholders_survive_translation():
+def test_format_arguments_survive_translation():
     for entry in polib.pofile(str(PO)):
         for token in ("%(max)s", "%(zone)s", "%(name)s"):
             assert (token in entry.msgid) == (token in entry.msgstr), entry.msgid
