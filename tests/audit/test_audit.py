@@ -91,16 +91,56 @@ def test_context_reaches_raw_sql_inside_a_block(db):
     assert event.source == "job:cleanup"
 
 
-def test_no_op_update_writes_no_row_and_secrets_never_reach_the_log(db):
+def test_no_op_update_writes_no_row(db):
+    clinic = ClinicFactory(city="Amman")
+    Clinic.objects.filter(pk=clinic.pk).update(city="Amman")
+    assert events_for(clinic, "UPDATE") == []
+
+
+def test_password_change_is_audited_without_the_hash(db):
     from tests.factories import UserFactory
 
     user = UserFactory()
-    before = len(events_for(user))
     user.set_password("a-new-password-123")
     user.save(update_fields=["password"])
-    assert len(events_for(user)) == before  # only the hidden column changed
-    for event in events_for(user):
-        assert "password" not in (event.after or {})
+    (event,) = events_for(user, "UPDATE")
+    assert event.changed_fields == ["password"]
+    for row in events_for(user):
+        assert "password" not in (row.before or {}) and "password" not in (row.after or {})
+
+
+def test_triggers_cannot_be_switched_off_from_a_session(db):
+    """django-pgtrigger's `pgtrigger.ignore` setting must not silence the audit."""
+    clinic = ClinicFactory()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'tenancy_clinic'::regclass")
+        names = [row[0] for row in cursor.fetchall()]
+        cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", ["{" + ",".join(names) + "}"])
+        cursor.execute("UPDATE tenancy_clinic SET city = 'Karak' WHERE id = %s", [clinic.pk])
+    assert [e.after["city"] for e in events_for(clinic, "UPDATE")] == ["Karak"]
+
+
+def test_every_audit_trigger_runs_the_shared_function(db):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, p.proname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgname LIKE 'pgtrigger_audit%%'"
+        )
+        functions = {name for _, name in cursor.fetchall()}
+    assert functions == {"shifa_audit_row", "shifa_audit_truncate"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_truncate_is_audited():
+    from tests.testapp.models import ClinicalNote
+
+    ClinicalNote.unscoped.create(clinic=ClinicFactory(), text="x")
+    truncations = AuditEvent.objects.filter(table_name="testapp_clinicalnote", operation="TRUNCATE")
+    before = truncations.count()  # the test database itself is emptied by TRUNCATE between such tests
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE testapp_clinicalnote")
+    assert truncations.count() == before + 1
+    assert truncations.order_by("-pk").first().source == "database"
 
 
 def test_audit_log_is_append_only(db):

@@ -67,6 +67,17 @@ def test_raw_sql_update_and_delete_of_committed_row_are_rejected(committed):
     _rejected(lambda: raw("DELETE FROM testapp_clinicalnote WHERE id = %s"))
 
 
+def test_commit_guard_cannot_be_switched_off_from_a_session(committed):
+    def attack():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'testapp_clinicalnote'::regclass")
+            names = [row[0] for row in cursor.fetchall()]
+            cursor.execute("SELECT set_config('pgtrigger.ignore', %s, true)", ["{" + ",".join(names) + "}"])
+            cursor.execute("UPDATE testapp_clinicalnote SET text = 'tampered' WHERE id = %s", [committed.pk])
+
+    _rejected(attack)
+
+
 def test_orm_delete_of_committed_row_is_rejected(committed):
     _rejected(committed.delete)
     assert ClinicalNote.unscoped.filter(pk=committed.pk, text__startswith="BP").exists()

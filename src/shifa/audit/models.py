@@ -11,6 +11,7 @@ class Operation(models.TextChoices):
     INSERT = "INSERT", _("Created")
     UPDATE = "UPDATE", _("Changed")
     DELETE = "DELETE", _("Deleted")
+    TRUNCATE = "TRUNCATE", _("Emptied")
 
 
 class AuditEvent(models.Model):
@@ -19,7 +20,7 @@ class AuditEvent(models.Model):
     table_name = models.CharField(_("table"), max_length=100)
     entity_id = models.CharField(_("entity id"), max_length=64)
     entity_external_id = models.UUIDField(_("entity public id"), null=True)
-    operation = models.CharField(_("operation"), max_length=6, choices=Operation.choices)
+    operation = models.CharField(_("operation"), max_length=8, choices=Operation.choices)
     before = models.JSONField(_("before"), null=True)
     after = models.JSONField(_("after"), null=True)
     changed_fields = models.JSONField(_("changed fields"), null=True)

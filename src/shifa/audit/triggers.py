@@ -1,6 +1,6 @@
 """Attaches the database triggers to every concrete domain model, so that no table is forgotten:
 
-* ``audit`` on every model of a Shifa app (except the audit table itself);
+* ``audit`` and ``audit_truncate`` on every model of a Shifa app (except the audit table itself);
 * ``protect_committed`` and ``commit_needs_time`` on every ``Committable`` model.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pgtrigger
 from django.apps import apps
 
-from shifa.core.models import Committable, audit_trigger, committed_guard_triggers
+from shifa.core.models import Committable, audit_triggers, committed_guard_triggers
 
 EXCLUDED = {"audit.AuditEvent"}
 
@@ -32,7 +32,7 @@ def domain_models() -> list:
 def register_all() -> None:
     for model in domain_models():
         names = {t.name for t in getattr(model._meta, "triggers", [])}
-        wanted = [audit_trigger()]
+        wanted = audit_triggers()
         if issubclass(model, Committable):
             wanted += committed_guard_triggers()
         for trigger in wanted:

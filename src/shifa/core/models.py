@@ -17,43 +17,61 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .errors import COMMITTED_SQLSTATE
+
+class SharedFunctionTrigger(pgtrigger.Trigger):
+    """A trigger that executes one shared PL/pgSQL function, created by the audit app's migration.
+
+    django-pgtrigger's own per-table function starts by consulting the session setting ``pgtrigger.ignore``, so any
+    SQL session could switch a trigger off with ``set_config``. The audit and the commit guard must hold against
+    that, so their triggers execute our functions, which have no such switch. (pgtrigger still manages the
+    triggers' life cycle in migrations.)
+    """
+
+    def __init__(self, *, function: str, **kwargs) -> None:
+        self.function = function
+        super().__init__(func="RETURN NULL;", **kwargs)
+
+    def render_execute(self, model) -> str:
+        return f"{self.function}()"
 
 
-def audit_trigger() -> pgtrigger.Trigger:
-    """The row trigger that writes every change of a table to ``audit_event`` (see ``shifa.audit``)."""
-    return pgtrigger.Trigger(
-        name="audit",
-        when=pgtrigger.After,
-        operation=pgtrigger.Insert | pgtrigger.Update | pgtrigger.Delete,
-        func=(
-            "PERFORM shifa_audit_write(TG_TABLE_NAME, TG_OP, "
-            "CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END, "
-            "CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END); RETURN NULL;"
+def audit_triggers() -> list[pgtrigger.Trigger]:
+    """Every insert, update and delete of a row, and every TRUNCATE of the table, is written to ``audit_event``."""
+    return [
+        SharedFunctionTrigger(
+            name="audit",
+            when=pgtrigger.After,
+            operation=pgtrigger.Insert | pgtrigger.Update | pgtrigger.Delete,
+            function="shifa_audit_row",
         ),
-    )
+        SharedFunctionTrigger(
+            name="audit_truncate",
+            level=pgtrigger.Statement,
+            when=pgtrigger.After,
+            operation=pgtrigger.Truncate,
+            function="shifa_audit_truncate",
+        ),
+    ]
 
 
 def committed_guard_triggers() -> list[pgtrigger.Trigger]:
     """Reject UPDATE and DELETE of a committed row, and a commit without its time, whatever sends the statement."""
-    guard = pgtrigger.Trigger(
-        name="protect_committed",
-        when=pgtrigger.Before,
-        operation=pgtrigger.Update | pgtrigger.Delete,
-        condition=pgtrigger.Q(old__is_committed=True),
-        func=(
-            "RAISE EXCEPTION 'committed row of % cannot be changed (%)', TG_TABLE_NAME, TG_OP "
-            f"USING ERRCODE = '{COMMITTED_SQLSTATE}', HINT = 'Append an amendment instead.'; RETURN NULL;"
+    return [
+        SharedFunctionTrigger(
+            name="protect_committed",
+            when=pgtrigger.Before,
+            operation=pgtrigger.Update | pgtrigger.Delete,
+            condition=pgtrigger.Q(old__is_committed=True),
+            function="shifa_reject_committed_change",
         ),
-    )
-    commit_time = pgtrigger.Trigger(
-        name="commit_needs_time",
-        when=pgtrigger.Before,
-        operation=pgtrigger.Insert | pgtrigger.Update,
-        condition=pgtrigger.Q(new__is_committed=True, new__committed_at__isnull=True),
-        func="RAISE EXCEPTION 'a committed row of % needs committed_at', TG_TABLE_NAME USING ERRCODE = '23514';",
-    )
-    return [guard, commit_time]
+        SharedFunctionTrigger(
+            name="commit_needs_time",
+            when=pgtrigger.Before,
+            operation=pgtrigger.Insert | pgtrigger.Update,
+            condition=pgtrigger.Q(new__is_committed=True, new__committed_at__isnull=True),
+            function="shifa_reject_commit_without_time",
+        ),
+    ]
 
 
 class BaseModel(models.Model):
