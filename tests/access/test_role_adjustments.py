@@ -61,11 +61,45 @@ def test_beyond_the_platform_limit_is_422(cast, api):
 
 
 def test_locked_grants_cannot_be_removed(cast, api):
-    response = api(cast.staff_a["clinic_admin"]).put(
+    response = api(cast.general_admin).put(
         url(cast.clinic_a, "clinic_admin", "access.manage_roles"), {"granted": False}
     )
     assert response.status_code == 409
     assert response.json()["code"] == "locked_permission"
+
+
+def test_general_admin_adjusts_clinic_admins(cast, api):
+    response = api(cast.general_admin).put(
+        url(cast.clinic_a, "clinic_admin", "tenancy.view_members"), {"granted": False}
+    )
+    assert response.status_code == 200
+    members = f"/api/v1/clinics/{cast.clinic_a.external_id}/members"
+    assert api(cast.staff_a["clinic_admin"]).get(members).status_code == 403
+
+
+@pytest.mark.parametrize("role", ["general_admin", "clinic_admin"])
+def test_clinic_admin_cannot_adjust_roles_not_below_theirs(cast, api, role):
+    response = api(cast.staff_a["clinic_admin"]).put(
+        url(cast.clinic_a, role, "tenancy.view_clinic"), {"granted": False}
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "role_not_below_yours"
+    assert api(cast.general_admin).get(f"/api/v1/clinics/{cast.clinic_a.external_id}").status_code == 200
+
+
+def test_only_clinic_permissions_can_be_adjusted(cast, api):
+    """Permissions that do not depend on a clinic (e.g. opening the console at all) are not a clinic's to change."""
+    response = api(cast.staff_a["clinic_admin"]).put(
+        url(cast.clinic_a, "doctor", "clinic.use_console"), {"granted": False}
+    )
+    assert response.status_code == 422
+    roles = (
+        api(cast.staff_a["clinic_admin"])
+        .get(f"/api/v1/clinics/{cast.clinic_a.external_id}/roles")
+        .json()["items"]
+    )
+    listed = {p["permission"] for r in roles for p in r["permissions"]}
+    assert "clinic.use_console" not in listed and "accounts.view_self" not in listed
 
 
 def test_unknown_role_is_404(cast, api):
@@ -99,6 +133,8 @@ def test_roles_list_shows_effective_grants(cast, api):
     perms = {p["permission"]: p for p in roles["secretary"]["permissions"]}
     assert perms["tenancy.view_members"]["granted"] is False
     assert perms["tenancy.view_clinic"]["granted"] is True
+    assert perms["tenancy.view_clinic"]["locked"] is False
+    assert all(p["locked"] for p in roles["clinic_admin"]["permissions"])  # not below a clinic admin
     assert roles["clinic_admin"]["name"] == {"ar": "مدير العيادة", "en": "Clinic admin"}
 
 

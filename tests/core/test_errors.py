@@ -131,3 +131,20 @@ def test_database_conflicts_become_409_problems(db):
     problem = problem_for(info.value)
     assert (problem.status, problem.code) == (409, "duplicate")
     assert problem_for(RuntimeError("bug")) is None
+
+
+def test_nul_bytes_and_other_data_errors_are_422_not_500(cast, api):
+    admin = api(cast.staff_a["clinic_admin"])
+    clinic = cast.clinic_a.external_id
+    anonymous = Client().post(
+        "/api/v1/auth/tokens", '{"email": "a\\u0000b@x.jo", "password": "x"}', content_type="application/json"
+    )
+    assert anonymous.status_code == 422
+    assert admin.get(f"/api/v1/clinics/{clinic}/members?role=%00").status_code == 422
+    assert api(cast.platform_admin).get("/api/v1/platform/audit-events?table=%00").status_code == 422
+    assert (
+        admin.put(
+            f"/api/v1/clinics/{clinic}/roles/secretary/permissions/a%00b", {"granted": True}
+        ).status_code
+        == 422
+    )

@@ -9,10 +9,10 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from shifa.audit.context import audit_context
-from shifa.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shifa.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 
 from . import catalog
-from .models import ApiResource, ClinicRolePermission, Permission, Role, RolePermission
+from .models import ApiResource, ClinicRolePermission, Permission, PermissionScope, Role, RolePermission
 from .policies import Actor
 from .public_routes import PUBLIC_ROUTES
 
@@ -110,23 +110,30 @@ def sync_on_migrate(sender, using=None, **kwargs) -> None:
 def role_permission_set(
     *, actor: Actor, role_code: str, codename: str, granted: bool
 ) -> ClinicRolePermission:
-    """Switch a permission on or off for a role in the actor's clinic, within the platform's limit."""
+    """Switch a clinic permission on or off for a role in the actor's clinic, within the platform's limit.
+
+    Only permissions that apply within a clinic can be adjusted, and only for roles ranked below the actor's own
+    (a clinic admin cannot touch the general admin or other clinic admins).
+    """
     clinic = actor.require_clinic()
+    role = Role.objects.filter(code=role_code, kind="staff").first()
+    if role is None:
+        raise NotFound(_("No such role."))
+    if catalog.rank({role_code}) >= catalog.rank(actor.roles):
+        raise Forbidden(_("You cannot change the permissions of this role."), code="role_not_below_yours")
     with transaction.atomic():
         rp = (
             RolePermission.objects.select_related("role", "permission")
-            .filter(role__code=role_code, permission__codename=codename, role__kind="staff")
+            .filter(role=role, permission__codename=codename, permission__scope=PermissionScope.CLINIC)
             .first()
         )
         if rp is None:
-            if not Role.objects.filter(code=role_code, kind="staff").exists():
-                raise NotFound(_("No such role."))
             raise ValidationFailed(
                 errors=[
                     FieldError(
                         "permission",
                         "beyond_platform_limit",
-                        _("The platform does not allow this role to hold this permission."),
+                        _("The platform does not allow this role to hold this permission in a clinic."),
                     )
                 ]
             )

@@ -106,5 +106,13 @@ LOCKED_GRANTS = {
 }
 
 
+#: Who may adjust whom in a clinic: only roles ranked strictly below one's own highest role.
+ROLE_RANK = {GENERAL_ADMIN: 2, CLINIC_ADMIN: 1}
+
+
+def rank(roles) -> int:
+    return max((ROLE_RANK.get(role, 0) for role in roles), default=0)
+
+
 def role_spec(code: str) -> RoleSpec:
     return next(r for r in ROLES if r.code == code)

@@ -6,16 +6,17 @@ from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext
 
 from . import catalog
-from .models import ClinicRolePermission, RolePermission
+from .models import ClinicRolePermission, PermissionScope, RolePermission
 from .policies import Actor
 
 
 def clinic_roles_list(*, actor: Actor) -> list[dict]:
-    """Each staff role with every permission the platform allows it and whether it is on in this clinic."""
+    """Each staff role with every clinic permission the platform allows it, whether it is on in this clinic, and
+    whether the actor may change it."""
     clinic = actor.require_clinic()
     adjustments = ClinicRolePermission.objects.for_clinic(clinic).filter(role_permission=OuterRef("pk"))
     rows = (
-        RolePermission.objects.filter(role__kind="staff")
+        RolePermission.objects.filter(role__kind="staff", permission__scope=PermissionScope.CLINIC)
         .select_related("role", "permission")
         .annotate(on=Exists(adjustments.filter(granted=True)), off=Exists(adjustments.filter(granted=False)))
         .order_by("role__code", "permission__codename")
@@ -32,7 +33,8 @@ def clinic_roles_list(*, actor: Actor) -> list[dict]:
                 "description": gettext(rp.permission.description),
                 "granted": rp.on or (rp.granted_by_default and not rp.off),
                 "granted_by_default": rp.granted_by_default,
-                "locked": (rp.role.code, rp.permission.codename) in catalog.LOCKED_GRANTS,
+                "locked": (rp.role.code, rp.permission.codename) in catalog.LOCKED_GRANTS
+                or catalog.rank({rp.role.code}) >= catalog.rank(actor.roles),
             }
         )
     order = {code: i for i, code in enumerate(catalog.STAFF_ROLES)}

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from ninja import Schema
+from ninja import Field, Schema
 
 from shifa.core.schemas import BilingualText
 
@@ -10,7 +10,7 @@ class RolePermissionOut(Schema):
     description: str
     granted: bool
     granted_by_default: bool
-    locked: bool
+    locked: bool = Field(..., description="True when the caller cannot change this grant")
 
 
 class RoleOut(Schema):

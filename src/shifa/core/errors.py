@@ -117,6 +117,9 @@ class RateLimited(Problem):
 #: SQLSTATEs the database raises for a caller's request, and the Problem each becomes.
 COMMITTED_SQLSTATE = "SH409"  # raised by the commit guard trigger (shifa.core.models)
 UNIQUE_VIOLATION = "23505"
+FOREIGN_KEY_VIOLATION = "23503"
+CHECK_VIOLATION = "23514"
+DATA_EXCEPTION_CLASS = "22"  # e.g. a NUL byte in text, a number out of range
 
 
 def sqlstate(exc: BaseException) -> str | None:
@@ -131,7 +134,7 @@ def problem_for(exc: BaseException) -> Problem | None:
     One mapping for the API and the pages: a committed record is 409, a duplicate is 409, an oversized body 413.
     """
     from django.core.exceptions import RequestDataTooBig
-    from django.db import DatabaseError
+    from django.db import DatabaseError, DataError
 
     if isinstance(exc, Problem):
         return exc
@@ -146,6 +149,15 @@ def problem_for(exc: BaseException) -> Problem | None:
             )
         if state == UNIQUE_VIOLATION:
             return Conflict(_("This already exists."), code="duplicate")
+        if state == FOREIGN_KEY_VIOLATION:
+            return Conflict(_("This is still in use."), code="in_use")
+        # psycopg refuses a NUL byte itself (no SQLSTATE); the server raises class 22 for other bad values.
+        if (
+            isinstance(exc, DataError)
+            or state == CHECK_VIOLATION
+            or (state or "").startswith(DATA_EXCEPTION_CLASS)
+        ):
+            return ValidationFailed(_("A value is not valid."), code="invalid_value")
     return None
 
 
