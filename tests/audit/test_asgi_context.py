@@ -18,10 +18,7 @@ def test_concurrent_asgi_writes_record_their_own_actor_and_request_id(cast):
 
     admin = cast.staff_a["clinic_admin"]
     general = cast.general_admin
-    calls = [
-        (admin, ApiClient(admin).token(), "secretary", "req-asgi-admin"),
-        (general, ApiClient(general).token(), "nurse", "req-asgi-general"),
-    ]
+    calls = [(admin, ApiClient(admin).token(), "secretary"), (general, ApiClient(general).token(), "nurse")]
 
     async def scenario():
         transport = httpx.ASGITransport(app=application)
@@ -31,15 +28,18 @@ def test_concurrent_asgi_writes_record_their_own_actor_and_request_id(cast):
                     client.put(
                         f"/api/v1/clinics/{cast.clinic_a.external_id}/roles/{role}/permissions/tenancy.view_members",
                         json={"granted": role == "nurse"},
-                        headers={"Authorization": f"Bearer {token}", "X-Request-ID": request_id},
+                        headers={"Authorization": f"Bearer {token}"},
                     )
-                    for _, token, role, request_id in calls
+                    for _, token, role in calls
                 ]
             )
-        return [r.status_code for r in responses]
+        return responses
 
-    assert asyncio.run(scenario()) == [200, 200]
-    for user, _, _, request_id in calls:
-        event = AuditEvent.objects.get(table_name="access_clinicrolepermission", request_id=request_id)
+    responses = asyncio.run(scenario())
+    assert [r.status_code for r in responses] == [200, 200]
+    for (user, _, _), response in zip(calls, responses, strict=True):
+        event = AuditEvent.objects.get(
+            table_name="access_clinicrolepermission", request_id=response.headers["X-Request-ID"]
+        )
         assert event.actor_id == user.pk
         assert event.clinic_id == cast.clinic_a.pk

@@ -53,8 +53,10 @@ def test_api_docs_page_uses_local_assets(db):
     assert [u for u in urls if u.startswith((b"http:", b"https:", b"//"))] == []
 
 
-def test_response_carries_a_request_id(db):
-    response = Client().get("/healthz", HTTP_X_REQUEST_ID="trace-abc-123")
-    assert response["X-Request-ID"] == "trace-abc-123"
-    generated = Client().get("/healthz", HTTP_X_REQUEST_ID="bad id!")
-    assert generated["X-Request-ID"] != "bad id!" and len(generated["X-Request-ID"]) == 32
+def test_callers_request_id_is_ignored_unless_a_proxy_is_trusted(db, settings):
+    untrusted = Client().get("/healthz", HTTP_X_REQUEST_ID="forged-request-123")
+    assert untrusted["X-Request-ID"] != "forged-request-123" and len(untrusted["X-Request-ID"]) == 32
+    settings.SHIFA_TRUST_REQUEST_ID = True
+    assert Client().get("/healthz", HTTP_X_REQUEST_ID="trace-abc-123")["X-Request-ID"] == "trace-abc-123"
+    malformed = Client().get("/healthz", HTTP_X_REQUEST_ID="bad id!")
+    assert malformed["X-Request-ID"] != "bad id!" and len(malformed["X-Request-ID"]) == 32

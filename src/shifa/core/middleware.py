@@ -17,13 +17,17 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 
 class RequestIdMiddleware:
-    """Takes a well-formed ``X-Request-ID`` from the caller (a proxy) or makes one; echoes it back."""
+    """Gives every request an id, for logs, error answers and the audit log, and echoes it back.
+
+    A caller's ``X-Request-ID`` is taken only when ``SHIFA_TRUST_REQUEST_ID`` says a trusted proxy sets it;
+    otherwise anyone could stamp their writes with another request's id.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get("X-Request-ID", "")
+        incoming = request.headers.get("X-Request-ID", "") if settings.SHIFA_TRUST_REQUEST_ID else ""
         request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         token = request_id_var.set(request_id)

@@ -6,7 +6,7 @@ Environment variables:
     REDIS_URL        Redis for the Channels layer; when unset the in-memory layer (single process) is used
     SECRET_KEY       overrides the generated key in the data folder
     FIELD_ENCRYPTION_KEYS  comma-separated Fernet keys, newest first; overrides the generated key
-    DEBUG, ALLOWED_HOSTS, PORT, LOG_LEVEL, SHIFA_RUN_WORKER
+    DEBUG, ALLOWED_HOSTS, PORT, LOG_LEVEL, SHIFA_RUN_WORKER, TRUST_REQUEST_ID
 """
 
 from __future__ import annotations
@@ -167,6 +167,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+
+# Take X-Request-ID from the caller only behind a proxy that sets it (and strips the client's).
+SHIFA_TRUST_REQUEST_ID = env_bool("TRUST_REQUEST_ID", False)
 
 # Bodies larger than this are refused with 413 before they are read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
