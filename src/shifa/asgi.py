@@ -16,11 +16,12 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from shifa.core import jobs  # noqa: E402
+from shifa.core.asgi_limits import BodyLimit  # noqa: E402
 from shifa.routing import websocket_urlpatterns  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
-        "http": django_asgi,
+        "http": BodyLimit(django_asgi, settings.SHIFA_MAX_BODY_BYTES),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

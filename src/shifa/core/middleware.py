@@ -40,10 +40,10 @@ class RequestIdMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Answers 413 when the declared body is larger than ``SHIFA_MAX_BODY_BYTES``.
+    """Answers 413 when the declared body is larger than ``SHIFA_MAX_BODY_BYTES``, with the product's error page.
 
-    A body without a declared length is capped by Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` when read;
-    the error handlers turn that into 413 too.
+    Under ASGI, ``shifa.core.asgi_limits.BodyLimit`` has already refused such bodies before Django read them; this
+    middleware keeps the same rule for every other way in (the test client, WSGI).
     """
 
     def __init__(self, get_response):
