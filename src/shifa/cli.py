@@ -15,6 +15,18 @@ def _setup(default_settings: str = "shifa.settings.embedded") -> None:
     django.setup()
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def demo_wanted(host: str) -> bool:
+    """Demo accounts have published passwords: load them only for a local embedded database, or when asked with
+    SHIFA_DEMO=1. SHIFA_DEMO=0 never loads them."""
+    explicit = os.environ.get("SHIFA_DEMO")
+    if explicit is not None:
+        return explicit.strip().lower() in {"1", "true", "yes", "on"}
+    return not os.environ.get("DATABASE_URL") and host in LOOPBACK
+
+
 def run() -> int:
     """Migrate, load the demo data and serve HTTP + WebSocket with the job worker, until Ctrl-C."""
     _setup()
@@ -24,12 +36,13 @@ def run() -> int:
 
     from shifa.demo.actions import load_demo
 
-    call_command("migrate", interactive=False, verbosity=1)
-    counts = load_demo()
-    connections.close_all()
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
-    print(f"Shifa is running on http://{host}:{port}/  (demo data: {counts}; Ctrl-C stops)", flush=True)
+    call_command("migrate", interactive=False, verbosity=1)
+    if demo_wanted(host):
+        print(f"Demo data ready: {load_demo()} (demo sign-ins are listed in README.md)", flush=True)
+    connections.close_all()
+    print(f"Shifa is running on http://{host}:{port}/  (Ctrl-C stops)", flush=True)
     config = uvicorn.Config(
         "shifa.asgi:application",
         host=host,

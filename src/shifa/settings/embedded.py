@@ -2,5 +2,6 @@
 
 from .base import *  # noqa: F403
 
-DEBUG = env_bool("DEBUG", True)  # noqa: F405
-WHITENOISE_AUTOREFRESH = True
+# DEBUG stays off unless asked for (DEBUG=1): its technical error pages would show code and settings.
+DEBUG = env_bool("DEBUG", False)  # noqa: F405
+WHITENOISE_AUTOREFRESH = DEBUG
