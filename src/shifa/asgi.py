@@ -15,6 +15,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from shifa.accounts.channels_auth import BearerTokenAuthMiddleware  # noqa: E402
 from shifa.core import jobs  # noqa: E402
 from shifa.core.asgi_limits import BodyLimit  # noqa: E402
 from shifa.routing import websocket_urlpatterns  # noqa: E402
@@ -22,7 +23,9 @@ from shifa.routing import websocket_urlpatterns  # noqa: E402
 router = ProtocolTypeRouter(
     {
         "http": BodyLimit(django_asgi, settings.SHIFA_MAX_BODY_BYTES),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(BearerTokenAuthMiddleware(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )
 

@@ -12,10 +12,11 @@ from shifa.asgi import router
 from shifa.tenancy.consumers import clinic_group
 
 
-async def _connect(user, clinic):
-    communicator = WebsocketCommunicator(
-        router, f"ws/clinics/{clinic.external_id}/events", headers=[(b"origin", b"http://127.0.0.1")]
-    )
+async def _connect(user, clinic, *, bearer: str | None = None):
+    headers = [(b"origin", b"http://127.0.0.1")]
+    if bearer is not None:
+        headers.append((b"authorization", f"Bearer {bearer}".encode()))
+    communicator = WebsocketCommunicator(router, f"ws/clinics/{clinic.external_id}/events", headers=headers)
     if user is not None:
         communicator.scope["user"] = user
     connected, code = await communicator.connect()
@@ -48,5 +49,23 @@ def test_other_clinic_and_anonymous_are_refused(cast):
         assert not connected and code == 4404
         _, connected, code = await _connect(None, cast.clinic_a)
         assert not connected and code == 4401
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_native_apps_connect_with_a_bearer_token(cast):
+    from tests.conftest import ApiClient
+
+    token = ApiClient(cast.staff_a["nurse"]).token()
+
+    async def scenario():
+        communicator, connected, code = await _connect(None, cast.clinic_a, bearer=token)
+        assert connected, code
+        await communicator.disconnect()
+        _, connected, code = await _connect(None, cast.clinic_a, bearer="shf_forged")
+        assert not connected and code == 4401
+        _, connected, code = await _connect(None, cast.clinic_b, bearer=token)
+        assert not connected and code == 4404
 
     asyncio.run(scenario())
