@@ -148,3 +148,16 @@ def test_nul_bytes_and_other_data_errors_are_422_not_500(cast, api):
         ).status_code
         == 422
     )
+
+
+def test_cursors_are_opaque_and_reveal_no_integer_ids(cast, api):
+    import base64
+
+    admin = api(cast.staff_a["clinic_admin"])
+    page = admin.get(f"/api/v1/clinics/{cast.clinic_a.external_id}/members?limit=1").json()
+    cursor = page["next_cursor"]
+    decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    assert b"after" not in decoded
+    tampered = cursor[:-4] + ("AAAA" if not cursor.endswith("AAAA") else "BBBB")
+    response = admin.get(f"/api/v1/clinics/{cast.clinic_a.external_id}/members?cursor={tampered}")
+    assert response.status_code == 422

@@ -23,7 +23,7 @@ class AuditFilter(Schema):
     request_id: str | None = Field(None, max_length=128)
     since: dt.datetime | None = None
     until: dt.datetime | None = None
-    cursor: int | None = Field(None, ge=1, description="Opaque position from next_cursor")
+    cursor: str | None = Field(None, max_length=500, description="Opaque position from next_cursor")
     limit: int = Field(50, ge=1, le=200)
 
 

@@ -7,11 +7,9 @@ import uuid
 
 from shifa.access.policies import Actor
 from shifa.core.errors import Forbidden
-from shifa.core.pagination import Page
+from shifa.core.pagination import Page, paginate
 
 from .models import AuditEvent
-
-MAX_LIMIT = 200
 
 
 def audit_event_list(
@@ -24,7 +22,7 @@ def audit_event_list(
     request_id: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
-    cursor: int | None = None,
+    cursor: str | None = None,
     limit: int = 50,
 ) -> Page:
     """Newest first. ``actor_id`` and ``clinic_id`` are public ids; unknown ones simply match nothing."""
@@ -48,8 +46,4 @@ def audit_event_list(
         qs = qs.filter(occurred_at__gte=since)
     if until:
         qs = qs.filter(occurred_at__lt=until)
-    if cursor:
-        qs = qs.filter(pk__lt=cursor)
-    rows = list(qs.order_by("-pk")[: limit + 1])
-    next_cursor = str(rows[limit - 1].pk) if len(rows) > limit else None
-    return Page(items=rows[:limit], next_cursor=next_cursor)
+    return paginate(qs, cursor=cursor, limit=limit, newest_first=True)

@@ -1,22 +1,26 @@
 """Cursor pagination (API.md): ``?cursor=…&limit=…`` → ``{"items": [...], "next_cursor": …}``.
 
-Keyset on the primary key, newest rows never shift earlier pages. The cursor is signed so that it is opaque
-and cannot be forged to reveal row numbers.
+Keyset on the primary key, so new rows never shift earlier pages. The cursor is encrypted (Fernet, keyed from
+SECRET_KEY): opaque to callers, who must never see integer ids, and impossible to forge.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.core import signing
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
 from .errors import FieldError, ValidationFailed
 
 MAX_LIMIT = 200
-_SALT = "shifa.pagination"
+_SALT = b"shifa.pagination.v1"
 
 
 @dataclass
@@ -25,7 +29,28 @@ class Page:
     next_cursor: str | None
 
 
-def paginate(qs: QuerySet, *, cursor: str | None, limit: int) -> Page:
+def _fernet() -> Fernet:
+    key = hashlib.sha256(_SALT + settings.SECRET_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    return _fernet().encrypt(json.dumps(position).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        position = json.loads(_fernet().decrypt(cursor.encode()))
+    except (InvalidToken, ValueError, TypeError):
+        raise ValidationFailed(
+            errors=[FieldError("cursor", "invalid", _("This cursor is not valid."))]
+        ) from None
+    if not isinstance(position, dict):
+        raise ValidationFailed(errors=[FieldError("cursor", "invalid", _("This cursor is not valid."))])
+    return position
+
+
+def check_limit(limit: int) -> None:
     if limit < 1 or limit > MAX_LIMIT:
         raise ValidationFailed(
             errors=[
@@ -34,15 +59,17 @@ def paginate(qs: QuerySet, *, cursor: str | None, limit: int) -> Page:
                 )
             ]
         )
-    qs = qs.order_by("pk")
+
+
+def paginate(qs: QuerySet, *, cursor: str | None, limit: int, newest_first: bool = False) -> Page:
+    """One page of ``qs`` in primary-key order (or reverse), after the position in ``cursor``."""
+    check_limit(limit)
+    qs = qs.order_by("-pk" if newest_first else "pk")
     if cursor:
-        try:
-            after = signing.loads(cursor, salt=_SALT)["after"]
-        except (signing.BadSignature, KeyError, TypeError):
-            raise ValidationFailed(
-                errors=[FieldError("cursor", "invalid", _("This cursor is not valid."))]
-            ) from None
-        qs = qs.filter(pk__gt=after)
+        after = decode_cursor(cursor).get("after")
+        if not isinstance(after, int):
+            raise ValidationFailed(errors=[FieldError("cursor", "invalid", _("This cursor is not valid."))])
+        qs = qs.filter(pk__lt=after) if newest_first else qs.filter(pk__gt=after)
     rows = list(qs[: limit + 1])
-    next_cursor = signing.dumps({"after": rows[limit - 1].pk}, salt=_SALT) if len(rows) > limit else None
+    next_cursor = encode_cursor({"after": rows[limit - 1].pk}) if len(rows) > limit else None
     return Page(items=rows[:limit], next_cursor=next_cursor)
