@@ -201,3 +201,15 @@ def test_audit_log_pages_newest_first(cast, api):
         .json()
     )
     assert first["items"][1]["occurred_at"] >= second["items"][0]["occurred_at"]
+
+
+def test_nested_context_applies_only_inside_its_block(db):
+    first, second, third = ClinicFactory(), ClinicFactory(), ClinicFactory()
+    with audit_context(actor_id=7, request_id="req-outer", source="request"):
+        Clinic.objects.filter(pk=first.pk).update(city="Irbid")
+        with audit_context(source="job:inline"):
+            Clinic.objects.filter(pk=second.pk).update(city="Irbid")
+        Clinic.objects.filter(pk=third.pk).update(city="Irbid")
+    sources = [events_for(c, "UPDATE")[0].source for c in (first, second, third)]
+    assert sources == ["request", "job:inline", "request"]
+    assert all(events_for(c, "UPDATE")[0].request_id == "req-outer" for c in (first, second, third))

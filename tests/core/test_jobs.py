@@ -48,3 +48,11 @@ def test_job_runs_and_its_writes_are_audited_with_its_name():
     assert event.actor_id is None
     assert event.after["text"] == "Plan: review in 2 weeks"
     assert ProcrastinateJob.objects.get(task_name="testapp.append_to_note").status == "succeeded"
+
+
+def test_async_jobs_are_refused_at_declaration():
+    with pytest.raises(TypeError):
+
+        @jobs.task("testapp.async_job")
+        async def not_allowed():
+            return None

@@ -11,17 +11,26 @@ import contextlib
 from collections.abc import Iterator
 
 import pghistory
+import pghistory.runtime
 
 
 @contextlib.contextmanager
 def audit_context(**metadata) -> Iterator[None]:
     """Attach ``metadata`` (actor_id, clinic_id, request_id, source) to every write inside the block.
 
-    Nested calls add to the outer context.
+    A nested block adds to or overrides the outer context for its own writes only: the outer metadata is restored
+    when it ends (pghistory alone would keep the inner values for the rest of the outer block).
     """
     clean = {k: v for k, v in metadata.items() if v is not None}
-    with pghistory.context(**clean):
-        yield
+    outer = getattr(pghistory.runtime._tracker, "value", None)
+    saved = dict(outer.metadata) if outer is not None else None
+    try:
+        with pghistory.context(**clean):
+            yield
+    finally:
+        if outer is not None:
+            outer.metadata.clear()
+            outer.metadata.update(saved)
 
 
 def add_to_audit_context(**metadata) -> None:

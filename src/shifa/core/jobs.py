@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 import warnings
 from collections.abc import Callable
@@ -28,9 +29,15 @@ def on_app_ready(procrastinate_app) -> None:
 
 
 def task(name: str, **options) -> Callable:
-    """Declare a job. Its writes are audited with the source ``job:<name>`` and no human actor."""
+    """Declare a job. Its writes are audited with the source ``job:<name>`` and no human actor.
+
+    Jobs are synchronous functions that call actions (the audit context follows the thread that writes).
+    """
 
     def decorate(func: Callable) -> Callable:
+        if inspect.iscoroutinefunction(func):
+            raise TypeError(f"job {name} must be a plain function that calls actions, not a coroutine")
+
         @functools.wraps(func)
         def run(*args, **kwargs):
             with audit_context(source=f"job:{name}"):
