@@ -161,3 +161,36 @@ def test_cursors_are_opaque_and_reveal_no_integer_ids(cast, api):
     tampered = cursor[:-4] + ("AAAA" if not cursor.endswith("AAAA") else "BBBB")
     response = admin.get(f"/api/v1/clinics/{cast.clinic_a.external_id}/members?cursor={tampered}")
     assert response.status_code == 422
+
+
+def test_unsupported_method_on_the_api_is_a_problem(cast, api):
+    response = api(cast.staff_a["clinic_admin"]).request(
+        "HEAD", f"/api/v1/clinics/{cast.clinic_a.external_id}"
+    )
+    assert response.status_code in {200, 405}
+    if response.status_code == 405:
+        assert response["Content-Type"] == PROBLEM
+    patch = api(cast.staff_a["clinic_admin"]).request(
+        "PATCH", f"/api/v1/clinics/{cast.clinic_a.external_id}", {}
+    )
+    assert patch.status_code == 403 and patch.json()["code"] == "route_not_registered"
+
+
+def test_stale_token_does_not_block_signing_in_again(cast):
+    from tests.factories import PASSWORD
+
+    response = Client().post(
+        "/api/v1/auth/tokens",
+        {"email": cast.patient_user.email, "password": PASSWORD},
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Bearer shf_expired",
+    )
+    assert response.status_code == 201
+
+
+def test_audit_filter_refuses_times_without_a_zone(cast, api):
+    response = api(cast.platform_admin).get("/api/v1/platform/audit-events?since=2026-11-25T08:00:00")
+    body = problem(response, 422)
+    assert body["errors"][0]["field"] == "since"
+    ok = api(cast.platform_admin).get("/api/v1/platform/audit-events?since=2026-11-25T08:00:00Z")
+    assert ok.status_code == 200

@@ -36,9 +36,14 @@ class AccessMiddleware:
         path = path_key(match.route)
         is_api = path.startswith("/api/")
         method = "GET" if request.method == "HEAD" else request.method
+        user, by_token, bad_token = self._authenticate(request, is_api)
         try:
-            user, by_token = self._authenticate(request, is_api)
             actor = authorize(user, method, path, view_kwargs)
+        except NotAuthenticated as problem:
+            # A stale token does not stop public routes (signing in again); elsewhere it is named as the cause.
+            return self._refuse(
+                request, NotAuthenticated(code="invalid_token") if bad_token else problem, is_api
+            )
         except Problem as problem:
             return self._refuse(request, problem, is_api)
         if is_api and actor.user is not None and not by_token and request.method not in SAFE_METHODS:
@@ -65,17 +70,16 @@ class AccessMiddleware:
         return None
 
     def _authenticate(self, request: HttpRequest, is_api: bool):
+        """(user or None, authenticated by token, a token was sent but is not valid)."""
         header = request.headers.get("Authorization", "")
         if is_api and header:
             from shifa.accounts.actions import token_authenticate
 
             scheme, _, token = header.partition(" ")
             user = token_authenticate(token.strip()) if scheme.lower() == "bearer" else None
-            if user is None:
-                raise NotAuthenticated(code="invalid_token")
-            return user, True
+            return user, user is not None, user is None
         user = getattr(request, "user", None)
-        return (user if user is not None and user.is_authenticated else None), False
+        return (user if user is not None and user.is_authenticated else None), False, False
 
     def _activate_language(self, request: HttpRequest, user, is_api: bool) -> None:
         explicit = (

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
+from pydantic import field_validator
 
 from shifa.access.declare import operation
 from shifa.core.schemas import ERRORS
@@ -25,6 +26,13 @@ class AuditFilter(Schema):
     until: dt.datetime | None = None
     cursor: str | None = Field(None, max_length=500, description="Opaque position from next_cursor")
     limit: int = Field(50, ge=1, le=200)
+
+    @field_validator("since", "until")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give the time with its zone, e.g. 2026-11-25T08:00:00Z")
+        return value
 
 
 class AuditEventOut(Schema):

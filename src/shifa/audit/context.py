@@ -29,8 +29,9 @@ def audit_context(**metadata) -> Iterator[None]:
             yield
     finally:
         if outer is not None:
-            outer.metadata.clear()
-            outer.metadata.update(saved)
+            metadata = outer.metadata  # the same dict pghistory sends with each write
+            metadata.clear()
+            metadata |= saved
 
 
 def add_to_audit_context(**metadata) -> None:

@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
 from .context import request_id_var
-from .errors import problem_response, wants_problem_json
+from .errors import PROBLEM_CONTENT_TYPE, problem_response, wants_problem_json
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
@@ -75,3 +75,24 @@ def too_large_or_bad(request: HttpRequest, *, status: int) -> HttpResponse:
         request, "web/error.html", {"status": status, "detail": detail}, status=status
     )
     return response.render()
+
+
+class ApiProblemMiddleware:
+    """Every error answer under /api/ is problem+json, including Django's own (405, 404 …)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE)
+        ):
+            replacement = problem_response(response.status_code, code=f"http_{response.status_code}")
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    replacement[header] = response[header]
+            return replacement
+        return response
