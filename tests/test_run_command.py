@@ -39,15 +39,17 @@ def _get(url: str, *, token: str | None = None, data: dict | None = None):
         return error.code, None
 
 
-def _start(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+def _start(data_dir: Path, port: int, *, via_make: bool = False) -> subprocess.Popen:
+    """Start Shifa as `make run` would (its own process group, like a terminal), or its command directly."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE", "MAKEFLAGS"}
+    }
     env.update({"SHIFA_DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING"})
+    command = ["make", "--no-print-directory", "run"] if via_make else [sys.executable, "-m", "shifa", "run"]
     return subprocess.Popen(
-        [sys.executable, "-m", "shifa", "run"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
     )
 
 
@@ -67,11 +69,12 @@ def _wait_healthy(process: subprocess.Popen, base: str, timeout: float = 120) ->
 
 
 def _stop(process: subprocess.Popen) -> int:
-    process.send_signal(signal.SIGINT)
+    """Ctrl-C: SIGINT to the whole process group, as a terminal sends it."""
+    os.killpg(process.pid, signal.SIGINT)
     try:
         return process.wait(timeout=60)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         raise
 
 
@@ -86,10 +89,10 @@ def data_dir(tmp_path_factory):
             os.kill(pid, signal.SIGTERM)
 
 
-def test_run_serves_health_and_openapi_and_reuses_data(data_dir):
+def test_make_run_serves_health_and_openapi_and_reuses_data(data_dir):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    process = _start(data_dir, port)
+    process = _start(data_dir, port, via_make=True)
     try:
         health = _wait_healthy(process, base)
         assert health["checks"] == {"database": "ok", "job_queue": "ok", "worker": "ok"}
@@ -104,17 +107,74 @@ def test_run_serves_health_and_openapi_and_reuses_data(data_dir):
         token = signed_in["token"]
         assert _get(f"{base}/api/v1/me", token=token)[0] == 200
     finally:
-        code = _stop(process)
-    assert code == 0
+        _stop(process)  # make reports the interrupt itself; what matters is what Shifa did
+    assert "Shifa stopped." in process.stdout.read().decode()
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "the embedded PostgreSQL was left running"
     secret = (data_dir / "secrets" / "secret_key").read_text()
 
-    again = _start(data_dir, port)
+    again = _start(data_dir, port, via_make=True)
     try:
         _wait_healthy(again, base)
         status, me = _get(f"{base}/api/v1/me", token=token)  # the token issued by the first run still works
         assert status == 200 and me["user"]["email"] == "doctor@demo.shifa.jo"
     finally:
-        assert _stop(again) == 0
+        _stop(again)
+    assert "Shifa stopped." in again.stdout.read().decode()
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
     assert (data_dir / "secrets" / "secret_key").read_text() == secret
     assert oct((data_dir / "secrets" / "secret_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_busy_port_fails_at_once_with_a_clear_message(data_dir):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = _start(data_dir, port)
+        try:
+            code = process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    output = process.stdout.read().decode()
+    assert code == 1
+    assert f"Cannot listen on 127.0.0.1:{port}" in output
+
+
+def test_recovers_after_crashes_and_still_stops_postgres(data_dir):
+    import psutil
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    pid_file = data_dir / "postgres" / "postmaster.pid"
+
+    # 1. The web process dies hard; PostgreSQL outlives it. The next run attaches, and Ctrl-C still stops it.
+    first = _start(data_dir, port)
+    _wait_healthy(first, base)
+    first.kill()
+    first.wait(timeout=30)
+    assert pid_file.exists()
+    second = _start(data_dir, port)
+    try:
+        _wait_healthy(second, base)
+    finally:
+        assert _stop(second) == 0
+    assert not pid_file.exists(), "a dead process's handle kept PostgreSQL running"
+
+    # 2. Everything dies hard, and the pid in postmaster.pid now belongs to another program.
+    third = _start(data_dir, port)
+    _wait_healthy(third, base)
+    postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+    third.kill()
+    third.wait(timeout=30)
+    for process in [*postmaster.children(recursive=True), postmaster]:
+        process.kill()
+    psutil.wait_procs([postmaster], timeout=30)
+    lines = pid_file.read_text().splitlines()
+    pid_file.write_text("\n".join([str(os.getpid()), *lines[1:]]) + "\n")
+    fourth = _start(data_dir, port)
+    try:
+        _wait_healthy(fourth, base)
+    finally:
+        assert _stop(fourth) == 0
+    assert not pid_file.exists(), fourth.stdout.read().decode()[-3000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import sys
 
 
@@ -16,6 +17,19 @@ def _setup(default_settings: str = "shifa.settings.embedded") -> None:
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Take the port before doing anything else, so that a busy port fails at once and clearly."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def demo_wanted(host: str) -> bool:
@@ -38,6 +52,19 @@ def run() -> int:
 
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        print(
+            f"Cannot listen on {host}:{port} ({exc.strerror}). Is Shifa already running? Set PORT to use "
+            "another port.",
+            file=sys.stderr,
+            flush=True,
+        )
+        from shifa.core import embedded_postgres
+
+        embedded_postgres.stop()
+        return 1
     call_command("migrate", interactive=False, verbosity=1)
     if demo_wanted(host):
         print(f"Demo data ready: {load_demo()} (demo sign-ins are listed in README.md)", flush=True)
@@ -55,7 +82,7 @@ def run() -> int:
     )
     # uvicorn re-raises the Ctrl-C it handled once it has shut down cleanly; that is a normal stop.
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[sock])
     from shifa.core import embedded_postgres
 
     embedded_postgres.stop()

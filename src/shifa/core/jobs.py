@@ -21,6 +21,7 @@ from shifa.audit.context import audit_context
 logger = logging.getLogger(__name__)
 
 _worker_task: asyncio.Task | None = None
+_worker_running = False
 
 
 def on_app_ready(procrastinate_app) -> None:
@@ -54,18 +55,33 @@ def _worker_app():
         return app.with_connector(app.connector.get_worker_connector())
 
 
+async def _supervise_worker() -> None:
+    """Run the worker; when it dies (say the database went away), log it and start it again with back-off."""
+    global _worker_running
+    delay = 1.0
+    while True:
+        worker_app = _worker_app()
+        try:
+            async with worker_app.open_async():
+                _worker_running = True
+                delay = 1.0
+                await worker_app.run_worker_async(install_signal_handlers=False, name="shifa-web")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("job worker stopped; restarting in %.0f s", delay)
+        finally:
+            _worker_running = False
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 60.0)
+
+
 async def start_in_process_worker() -> None:
-    """Start the worker as a background task of the running event loop."""
+    """Start the supervised worker as a background task of the running event loop."""
     global _worker_task
     if _worker_task is not None and not _worker_task.done():
         return
-    worker_app = _worker_app()
-
-    async def run() -> None:
-        async with worker_app.open_async():
-            await worker_app.run_worker_async(install_signal_handlers=False, name="shifa-web")
-
-    _worker_task = asyncio.get_running_loop().create_task(run(), name="procrastinate-worker")
+    _worker_task = asyncio.get_running_loop().create_task(_supervise_worker(), name="procrastinate-worker")
     logger.info("job worker started in-process")
 
 
@@ -85,10 +101,10 @@ async def stop_in_process_worker(timeout: float = 10.0) -> None:
 
 
 def in_process_worker_alive() -> bool | None:
-    """True/False for the in-process worker; None when this process does not run one."""
+    """Whether the in-process worker is running now; None when this process does not run one."""
     if _worker_task is None:
         return None
-    return not _worker_task.done()
+    return _worker_running and not _worker_task.done()
 
 
 def queue_reachable() -> bool:
