@@ -70,7 +70,8 @@ def _wait_healthy(process: subprocess.Popen, base: str, timeout: float = 120) ->
 
 def _stop(process: subprocess.Popen) -> int:
     """Ctrl-C: SIGINT to the whole process group, as a terminal sends it."""
-    os.killpg(process.pid, signal.SIGINT)
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(process.pid, signal.SIGINT)
     try:
         return process.wait(timeout=60)
     except subprocess.TimeoutExpired:
@@ -168,7 +169,8 @@ def test_recovers_after_crashes_and_still_stops_postgres(data_dir):
     third.kill()
     third.wait(timeout=30)
     for process in [*postmaster.children(recursive=True), postmaster]:
-        process.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
     psutil.wait_procs([postmaster], timeout=30)
     lines = pid_file.read_text().splitlines()
     pid_file.write_text("\n".join([str(os.getpid()), *lines[1:]]) + "\n")

@@ -194,3 +194,21 @@ def test_audit_filter_refuses_times_without_a_zone(cast, api):
     assert body["errors"][0]["field"] == "since"
     ok = api(cast.platform_admin).get("/api/v1/platform/audit-events?since=2026-11-25T08:00:00Z")
     assert ok.status_code == 200
+
+
+def test_field_messages_follow_the_callers_language(cast, api):
+    url = f"/api/v1/clinics/{cast.clinic_a.external_id}/roles/secretary/permissions/tenancy.view_members"
+    admin = api(cast.staff_a["clinic_admin"])
+    arabic = admin.put(url, {"granted": "maybe"}, headers={"Accept-Language": "ar"}).json()["errors"][0]
+    english = admin.put(url, {"granted": "maybe"}, headers={"Accept-Language": "en"}).json()["errors"][0]
+    assert english["message"] == "Enter true or false."
+    assert arabic["message"] != english["message"] and arabic["code"] == english["code"] == "bool_parsing"
+
+
+def test_refusals_use_the_users_language(cast, api):
+    from shifa.accounts.models import User
+
+    User.objects.filter(pk=cast.staff_a["nurse"].pk).update(language="en")
+    response = api(cast.staff_a["nurse"]).get(f"/api/v1/clinics/{cast.clinic_a.external_id}/members")
+    assert response.status_code == 403
+    assert response.json()["detail"] == "You do not have permission to do this."

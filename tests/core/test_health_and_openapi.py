@@ -60,3 +60,22 @@ def test_callers_request_id_is_ignored_unless_a_proxy_is_trusted(db, settings):
     assert Client().get("/healthz", HTTP_X_REQUEST_ID="trace-abc-123")["X-Request-ID"] == "trace-abc-123"
     malformed = Client().get("/healthz", HTTP_X_REQUEST_ID="bad id!")
     assert malformed["X-Request-ID"] != "bad id!" and len(malformed["X-Request-ID"]) == 32
+
+
+def test_when_the_database_is_unreachable_health_still_answers_503_json(db, monkeypatch):
+    from django.db import OperationalError
+
+    from shifa.access import middleware
+    from shifa.core import views
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(middleware, "authorize", unreachable)
+    monkeypatch.setattr(views, "_database_ok", lambda: False)
+    health = Client().get("/healthz")
+    assert health.status_code == 503
+    assert health.json()["checks"]["database"] == "down"
+    api = Client().get("/api/v1/me")
+    assert api.status_code == 503
+    assert api["Content-Type"] == "application/problem+json" and api["Retry-After"] == "5"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.template.response import TemplateResponse
@@ -13,9 +14,18 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from shifa.audit.context import add_to_audit_context, audit_context
-from shifa.core.errors import Forbidden, NotAuthenticated, Problem, problem_for, response_for
+from shifa.core.errors import (
+    Forbidden,
+    NotAuthenticated,
+    Problem,
+    ServiceUnavailable,
+    problem_for,
+    response_for,
+)
 
-from .policies import authorize
+from .declare import PUBLIC_ATTR
+from .policies import Actor, authorize
+from .public_routes import PUBLIC_ROUTES
 from .registry import path_key
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -36,9 +46,18 @@ class AccessMiddleware:
         path = path_key(match.route)
         is_api = path.startswith("/api/")
         method = "GET" if request.method == "HEAD" else request.method
-        user, by_token, bad_token = self._authenticate(request, is_api)
         try:
+            user, by_token, bad_token = self._authenticate(request, is_api)
+            if user is not None:
+                self._activate_language(request, user, is_api)
             actor = authorize(user, method, path, view_kwargs)
+        except DatabaseError:
+            # The database is unreachable. Checked-in public routes (health, the sign-in page) still run and
+            # report it themselves; everything else answers 503.
+            if (method, path) in PUBLIC_ROUTES and getattr(view_func, PUBLIC_ATTR, False):
+                request.actor = Actor(user=None, source="public")
+                return None
+            return self._refuse(request, ServiceUnavailable(headers={"Retry-After": "5"}), is_api)
         except NotAuthenticated as problem:
             # A stale token does not stop public routes (signing in again); elsewhere it is named as the cause.
             return self._refuse(
@@ -54,7 +73,6 @@ class AccessMiddleware:
         request.actor = actor
         if actor.user is not None:
             request.user = actor.user
-            self._activate_language(request, actor.user, is_api)
         add_to_audit_context(
             actor_id=actor.user.pk if actor.user else None,
             clinic_id=actor.clinic.pk if actor.clinic else None,

@@ -5,6 +5,7 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 from pydantic import field_validator
 
@@ -31,7 +32,7 @@ class AuditFilter(Schema):
     @classmethod
     def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
         if value is not None and value.tzinfo is None:
-            raise ValueError("give the time with its zone, e.g. 2026-11-25T08:00:00Z")
+            raise ValueError(_("Give the time with its zone, e.g. 2026-11-25T08:00:00Z."))
         return value
 
 

@@ -106,6 +106,14 @@ class PayloadTooLarge(Problem):
         return _("The request body is too large.")
 
 
+class ServiceUnavailable(Problem):
+    status = 503
+    code = "service_unavailable"
+
+    def default_detail(self) -> str:
+        return _("The service is briefly unavailable. Try again in a moment.")
+
+
 class RateLimited(Problem):
     status = 429
     code = "rate_limited"
@@ -250,13 +258,51 @@ _PYDANTIC_CODES = {
 }
 
 
+def _message_for(kind: str, err: Mapping[str, Any]) -> str:
+    """A message in the caller's language for a pydantic error type (pydantic's own are English only)."""
+    if kind == "value_error" and err.get("ctx", {}).get("error"):
+        return str(err["ctx"]["error"])  # our validators raise translated messages
+    messages = {
+        "missing": _("This field is required."),
+        "bool_parsing": _("Enter true or false."),
+        "bool_type": _("Enter true or false."),
+        "int_parsing": _("Enter a whole number."),
+        "int_type": _("Enter a whole number."),
+        "int_from_float": _("Enter a whole number."),
+        "float_parsing": _("Enter a number."),
+        "decimal_parsing": _("Enter a number."),
+        "string_type": _("Enter text."),
+        "string_too_short": _("This is too short."),
+        "string_too_long": _("This is too long."),
+        "uuid_parsing": _("Enter a valid id."),
+        "uuid_type": _("Enter a valid id."),
+        "datetime_parsing": _("Enter a date and time, e.g. 2026-11-25T08:00:00Z."),
+        "datetime_type": _("Enter a date and time, e.g. 2026-11-25T08:00:00Z."),
+        "datetime_from_date_parsing": _("Enter a date and time, e.g. 2026-11-25T08:00:00Z."),
+        "date_parsing": _("Enter a date as YYYY-MM-DD."),
+        "greater_than": _("This value is too small."),
+        "greater_than_equal": _("This value is too small."),
+        "less_than": _("This value is too large."),
+        "less_than_equal": _("This value is too large."),
+        "enum": _("Choose one of the allowed values."),
+        "literal_error": _("Choose one of the allowed values."),
+        "json_invalid": _("The request body is not valid JSON."),
+        "model_type": _("Send an object here."),
+        "model_attributes_type": _("Send an object here."),
+        "dict_type": _("Send an object here."),
+        "list_type": _("Send a list here."),
+    }
+    return str(messages.get(kind, _("This value is not valid.")))
+
+
 def errors_from_pydantic(errors: Iterable[Mapping[str, Any]]) -> list[FieldError]:
     result = []
     for err in errors:
         kind = str(err.get("type", "invalid"))
         code = _PYDANTIC_CODES.get(kind, kind)
-        message = _("This field is required.") if code == "required" else str(err.get("msg", code))
-        result.append(FieldError(field=field_path(err.get("loc", ())), code=code, message=message))
+        result.append(
+            FieldError(field=field_path(err.get("loc", ())), code=code, message=_message_for(kind, err))
+        )
     return result
 
 

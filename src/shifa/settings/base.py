@@ -135,6 +135,7 @@ def database_settings() -> dict:
         }
     # Server-side binding stays off: the audit context is sent as set_config() in front of each write.
     config.setdefault("OPTIONS", {})
+    # Django's pool checks each connection before handing it out.
     config["OPTIONS"].setdefault("pool", {"min_size": 1, "max_size": 8, "timeout": 10})
     config["ATOMIC_REQUESTS"] = False
     config["CONN_MAX_AGE"] = 0
