@@ -32,7 +32,7 @@ def test_clinic_staff_sign_in_pick_the_clinic_and_see_the_staff(cast, page_for, 
     assert rows.count() == len(cast.staff_a)
     assert page.locator(f"text={cast.doctor_b.email}").count() == 0
     # In right-to-left the sidebar sits on the right of the main area.
-    sidebar = page.locator("aside.sidebar").bounding_box()
+    sidebar = page.locator("nav.sidebar").bounding_box()
     main = page.locator("main").bounding_box()
     assert sidebar["x"] > main["x"]
     page.screenshot(path=str(tmp_path / "clinic-staff-ar.png"), full_page=True)

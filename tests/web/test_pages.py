@@ -153,3 +153,23 @@ def test_page_problem_renders_an_error_page(cast):
     response = client.get("/platform?cursor=forged")
     assert response.status_code == 422
     assert b"<html" in response.content
+
+
+def test_field_errors_are_announced_with_their_input(db):
+    response = Client(HTTP_ACCEPT_LANGUAGE="en").post(
+        "/accounts/sign-in", {"email": "not-an-email", "password": ""}
+    )
+    html = response.content.decode()
+    described = re.search(r'<input[^>]*name="email"[^>]*aria-describedby="([^"]+)"', html)
+    assert described, "the email input names its error"
+    assert f'id="{described.group(1)}"' in html
+    assert 'aria-invalid="true"' in html
+
+
+def test_console_navigation_is_a_landmark(cast):
+    client = Client()
+    client.force_login(cast.staff_a["clinic_admin"])
+    page = client.get(f"/clinic/{cast.clinic_a.external_id}").content.decode()
+    assert '<nav class="sidebar"' in page
+    picker = client.get("/clinic").content.decode()
+    assert 'class="sidebar"' not in picker
