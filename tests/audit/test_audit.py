@@ -213,3 +213,24 @@ def test_nested_context_applies_only_inside_its_block(db):
     sources = [events_for(c, "UPDATE")[0].source for c in (first, second, third)]
     assert sources == ["request", "job:inline", "request"]
     assert all(events_for(c, "UPDATE")[0].request_id == "req-outer" for c in (first, second, third))
+
+
+def test_audit_api_shows_public_ids_only(cast, api, django_assert_max_num_queries):
+    admin = cast.staff_a["clinic_admin"]
+    api(admin).put(
+        f"/api/v1/clinics/{cast.clinic_a.external_id}/roles/doctor/permissions/tenancy.view_members",
+        {"granted": False},
+    )
+    platform = api(cast.platform_admin)
+    platform.token()
+    # Bounded by the number of referenced models (one query each), not by the number of rows.
+    with django_assert_max_num_queries(16):
+        body = platform.get("/api/v1/platform/audit-events?limit=200").json()
+    (event,) = [e for e in body["items"] if e["table"] == "access_clinicrolepermission"]
+    assert event["actor"] == str(admin.external_id)
+    assert event["clinic"] == str(cast.clinic_a.external_id)
+    assert event["after"]["clinic"] == str(cast.clinic_a.external_id)
+    assert "id" not in event["after"] and "clinic_id" not in event["after"]
+    for item in body["items"]:
+        for row in (item["before"] or {}, item["after"] or {}):
+            assert not [k for k, v in row.items() if k == "id" or (k.endswith("_id") and isinstance(v, int))]

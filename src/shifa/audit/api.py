@@ -38,14 +38,16 @@ class AuditFilter(Schema):
 
 class AuditEventOut(Schema):
     occurred_at: dt.datetime
-    table: str = Field(..., alias="table_name")
-    entity_id: uuid.UUID | None = Field(None, alias="entity_external_id")
+    table: str
+    entity_id: uuid.UUID | None = Field(None, description="Public id of the changed row")
     operation: str
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    changed_fields: list[str] | None
+    before: dict[str, Any] | None = Field(None, description="The row before; references are public ids")
+    after: dict[str, Any] | None = Field(None, description="The row after; references are public ids")
+    changed_fields: list[str]
+    actor: uuid.UUID | None = Field(None, description="Public id of the user who made the change")
+    clinic: uuid.UUID | None = Field(None, description="Public id of the clinic the change belongs to")
     request_id: str
-    source: str
+    source: str = Field(..., description="request, api, page, job:<name>, demo, migrate or database")
 
 
 class AuditPage(Schema):
@@ -62,4 +64,4 @@ class AuditPage(Schema):
 )
 def list_events(request: HttpRequest, filters: Query[AuditFilter]):
     page = queries.audit_event_list(actor=request.actor, **filters.dict())
-    return {"items": page.items, "next_cursor": page.next_cursor}
+    return {"items": queries.present_events(page.items), "next_cursor": page.next_cursor}
