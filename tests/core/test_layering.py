@@ -6,6 +6,8 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "shifa"
+SQL_WRITES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
+WRITE_FUNCTIONS = {"login", "logout"}  # django.contrib.auth: they write the session and last_login
 WRITE_METHODS = {
     "save",
     "create",
@@ -31,13 +33,15 @@ def _calls(path: Path):
         for d in n.decorator_list
     }
     for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and id(node) not in decorators
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr in WRITE_METHODS
-        ):
-            yield node.lineno, node.func.attr
+        if not isinstance(node, ast.Call) or id(node) in decorators:
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if name in WRITE_METHODS or name in WRITE_FUNCTIONS:
+            yield node.lineno, name
+        elif name == "execute" and node.args and isinstance(node.args[0], ast.Constant):
+            sql = str(node.args[0].value).lstrip().upper()
+            if sql.startswith(SQL_WRITES):
+                yield node.lineno, "execute"
 
 
 def test_writes_only_in_actions():
@@ -53,6 +57,7 @@ def test_writes_only_in_actions():
 def test_the_check_can_fail(tmp_path):
     bad = tmp_path / "views.py"
     bad.write_text(
-        "@router.delete('/x')\ndef v(obj):\n    obj.save()\n    Model.objects.filter().update(x=1)\n"
+        "@router.delete('/x')\ndef v(request, obj):\n    obj.save()\n    Model.objects.filter().update(x=1)\n"
+        "    cursor.execute('UPDATE t SET a = 1')\n    cursor.execute('SELECT 1')\n    login(request, obj)\n"
     )
-    assert [name for _, name in _calls(bad)] == ["save", "update"]
+    assert sorted(name for _, name in _calls(bad)) == ["execute", "login", "save", "update"]

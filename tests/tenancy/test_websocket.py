@@ -69,3 +69,29 @@ def test_native_apps_connect_with_a_bearer_token(cast):
         assert not connected and code == 4404
 
     asyncio.run(scenario())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_websocket_permission_matrix(cast):
+    """The clinic events channel, for every role: the same answers as the permission matrix of pages and API."""
+    from shifa.access import catalog
+
+    expected = {
+        role: (
+            "accepted"
+            if role in catalog.STAFF_ROLES and catalog.ROLE_PERMISSIONS[role].get("tenancy.view_clinic")
+            else "hidden"
+        )
+        for role in catalog.ALL_ROLES
+    }
+
+    async def scenario():
+        outcome = {}
+        for role in catalog.ALL_ROLES:
+            communicator, connected, code = await _connect(cast.user_for(role), cast.clinic_a)
+            outcome[role] = "accepted" if connected else {4404: "hidden", 4403: "forbidden"}.get(code, code)
+            if connected:
+                await communicator.disconnect()
+        return outcome
+
+    assert asyncio.run(scenario()) == expected

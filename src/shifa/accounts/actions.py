@@ -118,3 +118,20 @@ def user_set_language(*, user: User, language: str) -> None:
     if user.language != language:
         user.language = language
         user.save(update_fields=["language", "updated_at"])
+
+
+def session_sign_in(request, *, email: str, password: str) -> User | None:
+    """Check the password and start a web session (a new session key; ``last_login`` is recorded)."""
+    from django.contrib.auth import login
+
+    user = authenticate(request, email=email, password=password)
+    if user is not None:
+        login(request, user)
+    return user
+
+
+def session_sign_out(request) -> None:
+    """End the web session."""
+    from django.contrib.auth import logout
+
+    logout(request)

@@ -9,5 +9,6 @@ from .context import current_request_id
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_id()
+        request = getattr(record, "request", None)  # Django's request logs run after the request's context
+        record.request_id = current_request_id() or getattr(request, "request_id", None)
         return True

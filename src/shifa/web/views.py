@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,7 +17,7 @@ from django.views.i18n import set_language as django_set_language
 from shifa.access import catalog
 from shifa.access.declare import page, public_page
 from shifa.access.policies import has_permission
-from shifa.accounts.actions import user_set_language
+from shifa.accounts.actions import session_sign_in, session_sign_out, user_set_language
 from shifa.records.queries import patient_for_user
 from shifa.tenancy import queries as tenancy_queries
 
@@ -57,11 +56,12 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         next_url = ""
     form = SignInForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = authenticate(request, email=form.cleaned_data["email"], password=form.cleaned_data["password"])
+        user = session_sign_in(
+            request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
+        )
         if user is None:
             form.add_error(None, _("The email or password is not correct."))
         else:
-            login(request, user)
             return HttpResponseRedirect(next_url or _home_for(user))
     status = 400 if request.method == "POST" else 200
     return render(request, "web/sign_in.html", {"form": form, "next": next_url}, status=status)
@@ -70,7 +70,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 @page("accounts.view_self", methods=("POST",))
 @require_http_methods(["POST"])
 def sign_out(request: HttpRequest) -> HttpResponse:
-    logout(request)
+    session_sign_out(request)
     messages.info(request, _("You have signed out."))
     return redirect("web:landing")
 
