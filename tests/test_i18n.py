@@ -32,7 +32,7 @@ def test_compiled_catalogue_matches_the_source():
 
 def test_format_arguments_survive_translation():
     for entry in polib.pofile(str(PO)):
-        for token in ("%(max)s", "%(zone)s", "%(name)s"):
+        for token in ("%(max)s", "%(zone)s", "%(name)s", "%(seconds)s"):
             assert (token in entry.msgid) == (token in entry.msgstr), entry.msgid
 
 

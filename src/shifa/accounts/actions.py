@@ -12,9 +12,10 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from shifa.core import timezones
-from shifa.core.errors import Conflict, FieldError, NotAuthenticated, ValidationFailed
+from shifa.core.errors import Conflict, FieldError, NotAuthenticated, RateLimited, ValidationFailed
 
-from .models import ApiToken, User
+from . import lockout
+from .models import ApiToken, SignInThrottle, User
 
 TOKEN_PREFIX = "shf_"
 TOKEN_LIFETIME = dt.timedelta(hours=12)
@@ -71,11 +72,67 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def token_issue(*, email: str, password: str, name: str = "") -> tuple[str, ApiToken]:
-    """Sign in with a password and get a bearer token (shown once; only its hash is kept)."""
-    user = authenticate(email=email, password=password)
+def _throttles(email: str, address: str | None) -> list[tuple[str, lockout.Policy]]:
+    keys = [(lockout.account_key(email), lockout.ACCOUNT)]
+    if lockout.address_key(address):
+        keys.append((lockout.address_key(address), lockout.ADDRESS))
+    return keys
+
+
+def _locked_until(keys: list[tuple[str, lockout.Policy]]) -> dt.datetime | None:
+    now = timezones.now()
+    until = (
+        SignInThrottle.objects.filter(key__in=[k for k, _ in keys], locked_until__gt=now)
+        .order_by("-locked_until")
+        .values_list("locked_until", flat=True)
+        .first()
+    )
+    return until
+
+
+def _record_failure(keys: list[tuple[str, lockout.Policy]]) -> None:
+    now = timezones.now()
+    with transaction.atomic():
+        for key, policy in keys:
+            throttle, _created = SignInThrottle.objects.select_for_update().get_or_create(key=key)
+            throttle.failures += 1
+            throttle.last_failure_at = now
+            lock = policy.lock_for(throttle.failures)
+            throttle.locked_until = now + lock if lock else None
+            throttle.save(update_fields=["failures", "last_failure_at", "locked_until", "updated_at"])
+
+
+def _record_success(email: str) -> None:
+    SignInThrottle.objects.filter(key=lockout.account_key(email)).delete()
+
+
+def password_sign_in(request, *, email: str, password: str, address: str | None = None) -> User:
+    """Check an email and password, with brute-force protection; raise RateLimited while locked out and
+    NotAuthenticated for wrong credentials (the same answer whether or not the email exists)."""
+    keys = _throttles(email, address)
+    until = _locked_until(keys)
+    if until is not None:
+        seconds = max(1, int((until - timezones.now()).total_seconds()) + 1)
+        raise RateLimited(
+            _("Too many failed attempts. Try again in %(seconds)s seconds.") % {"seconds": seconds},
+            code="locked_out",
+            headers={"Retry-After": str(seconds)},
+        )
+    user = authenticate(request, email=email, password=password)
     if user is None:
+        _record_failure(keys)
         raise NotAuthenticated(_("The email or password is not correct."), code="invalid_credentials")
+    _record_success(email)
+    return user
+
+
+def client_address(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") if request is not None else None
+
+
+def token_issue(*, email: str, password: str, name: str = "", request=None) -> tuple[str, ApiToken]:
+    """Sign in with a password and get a bearer token (shown once; only its hash is kept)."""
+    user = password_sign_in(request, email=email, password=password, address=client_address(request))
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ApiToken.objects.create(
         user=user, token_hash=hash_token(token), name=name[:100], expires_at=timezones.now() + TOKEN_LIFETIME
@@ -120,13 +177,13 @@ def user_set_language(*, user: User, language: str) -> None:
         user.save(update_fields=["language", "updated_at"])
 
 
-def session_sign_in(request, *, email: str, password: str) -> User | None:
-    """Check the password and start a web session (a new session key; ``last_login`` is recorded)."""
+def session_sign_in(request, *, email: str, password: str) -> User:
+    """Check the password (with brute-force protection) and start a web session (a new session key;
+    ``last_login`` is recorded). Raises like ``password_sign_in``."""
     from django.contrib.auth import login
 
-    user = authenticate(request, email=email, password=password)
-    if user is not None:
-        login(request, user)
+    user = password_sign_in(request, email=email, password=password, address=client_address(request))
+    login(request, user)
     return user
 
 

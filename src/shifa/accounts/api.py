@@ -15,13 +15,15 @@ router = Router(tags=["accounts"])
 
 @router.post(
     "/auth/tokens",
-    response={201: TokenOut, **ERRORS},
+    response={201: TokenOut, **ERRORS, 429: ERRORS[400]},
     operation_id="accounts_create_token",
     summary="Sign in with email and password and get a bearer token",
     **operation(public=True, auth=None),
 )
 def create_token(request: HttpRequest, payload: TokenIn):
-    token, record = actions.token_issue(email=payload.email, password=payload.password, name=payload.name)
+    token, record = actions.token_issue(
+        email=payload.email, password=payload.password, name=payload.name, request=request
+    )
     return Status(201, {"token": token, "expires_at": record.expires_at, "user": record.user})
 
 

@@ -75,3 +75,19 @@ class ApiToken(BaseModel):
         verbose_name = _("API token")
         verbose_name_plural = _("API tokens")
         indexes = [models.Index(fields=["user", "expires_at"])]
+
+
+class SignInThrottle(BaseModel):
+    """Failed sign-in attempts for one account or one client address, and the lock they have earned.
+
+    ``key`` is ``account:<sha256 of the email>`` or ``address:<ip>``: no email is stored in clear here.
+    """
+
+    key = models.CharField(max_length=100, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sign-in throttle")
+        verbose_name_plural = _("sign-in throttles")

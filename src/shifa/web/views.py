@@ -18,6 +18,7 @@ from shifa.access import catalog
 from shifa.access.declare import page, public_page
 from shifa.access.policies import has_permission
 from shifa.accounts.actions import session_sign_in, session_sign_out, user_set_language
+from shifa.core.errors import Problem
 from shifa.records.queries import patient_for_user
 from shifa.tenancy import queries as tenancy_queries
 
@@ -55,16 +56,25 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     ):
         next_url = ""
     form = SignInForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = session_sign_in(
-            request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
-        )
-        if user is None:
-            form.add_error(None, _("The email or password is not correct."))
-        else:
-            return HttpResponseRedirect(next_url or _home_for(user))
-    status = 400 if request.method == "POST" else 200
-    return render(request, "web/sign_in.html", {"form": form, "next": next_url}, status=status)
+    status = 200
+    retry_after = None
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                user = session_sign_in(
+                    request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
+                )
+            except Problem as problem:  # wrong credentials, or locked out for a while
+                form.add_error(None, problem.detail)
+                status = 429 if problem.status == 429 else 400
+                retry_after = problem.headers.get("Retry-After")
+            else:
+                return HttpResponseRedirect(next_url or _home_for(user))
+    response = render(request, "web/sign_in.html", {"form": form, "next": next_url}, status=status)
+    if retry_after:
+        response["Retry-After"] = retry_after
+    return response
 
 
 @page("accounts.view_self", methods=("POST",))

@@ -1,0 +1,40 @@
+"""Brute-force protection for password sign-in (ID-6): growing back-off per account and per client address.
+
+After ``free`` failures a key is locked for ``base`` seconds, and every further failure doubles the lock (up to
+``cap``). While a key is locked the password is not even checked, so the lock gives away nothing. A successful
+sign-in clears the account's failures, never the address's (an attacker's own account must not reset the count
+of the address it attacks from).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Policy:
+    free: int  # failures allowed before the first lock
+    base: dt.timedelta
+    cap: dt.timedelta
+
+    def lock_for(self, failures: int) -> dt.timedelta | None:
+        """How long ``failures`` failures lock the key (None: not locked)."""
+        if failures < self.free:
+            return None
+        doublings = min(failures - self.free, 30)  # past the cap anyway; keeps the arithmetic small
+        return min(self.base * (2**doublings), self.cap)
+
+
+ACCOUNT = Policy(free=5, base=dt.timedelta(seconds=30), cap=dt.timedelta(hours=1))
+# Clinics share one public address between many people: allow more before locking an address.
+ADDRESS = Policy(free=30, base=dt.timedelta(seconds=60), cap=dt.timedelta(hours=1))
+
+
+def account_key(email: str) -> str:
+    return "account:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
+
+
+def address_key(address: str | None) -> str | None:
+    return f"address:{address}" if address else None

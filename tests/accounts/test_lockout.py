@@ -1,0 +1,121 @@
+"""ID-6: failed sign-ins lock out with growing back-off, per account and per client address."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from shifa.accounts import lockout
+from shifa.accounts.models import SignInThrottle
+from shifa.core import timezones
+from tests.factories import PASSWORD
+
+
+def sign_in(email, password, address="10.0.0.1"):
+    return Client(REMOTE_ADDR=address).post(
+        "/api/v1/auth/tokens", {"email": email, "password": password}, content_type="application/json"
+    )
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Move time forward without waiting."""
+    offset = {"value": dt.timedelta(0)}
+    real_now = timezones.now
+
+    def now():
+        return real_now() + offset["value"]
+
+    monkeypatch.setattr(timezones, "now", now)
+    return offset
+
+
+def test_policy_doubles_up_to_the_cap():
+    assert lockout.ACCOUNT.lock_for(4) is None
+    assert [lockout.ACCOUNT.lock_for(n).total_seconds() for n in (5, 6, 7)] == [30, 60, 120]
+    assert lockout.ACCOUNT.lock_for(50) == dt.timedelta(hours=1)
+
+
+def test_account_locks_after_five_failures_and_unlocks_only_after_the_back_off(cast, clock):
+    email = cast.staff_a["doctor"].email
+    for _ in range(5):
+        assert sign_in(email, "wrong").status_code == 401
+    locked = sign_in(email, PASSWORD)  # even the right password is refused while locked
+    assert locked.status_code == 429
+    assert locked.json()["code"] == "locked_out"
+    assert 1 <= int(locked["Retry-After"]) <= 31
+    clock["value"] = dt.timedelta(seconds=20)
+    assert sign_in(email, PASSWORD).status_code == 429
+    clock["value"] = dt.timedelta(seconds=31)
+    assert sign_in(email, PASSWORD).status_code == 201
+    assert not SignInThrottle.objects.filter(key=lockout.account_key(email)).exists()
+
+
+def test_each_further_failure_doubles_the_lock(cast, clock):
+    email = cast.staff_a["nurse"].email
+    for _ in range(5):
+        sign_in(email, "wrong")
+    clock["value"] = dt.timedelta(seconds=31)
+    assert sign_in(email, "wrong").status_code == 401  # the sixth failure: 60 seconds
+    clock["value"] = dt.timedelta(seconds=31 + 59)
+    assert sign_in(email, PASSWORD).status_code == 429
+    clock["value"] = dt.timedelta(seconds=31 + 61)
+    assert sign_in(email, PASSWORD).status_code == 201
+
+
+def test_lock_is_per_account_and_reveals_nothing_about_existence(cast):
+    for _ in range(5):
+        sign_in("nobody@example.jo", "wrong")
+    assert sign_in("nobody@example.jo", "wrong").status_code == 429  # unknown emails lock the same way
+    assert (
+        sign_in(cast.staff_a["doctor"].email, PASSWORD).status_code == 201
+    )  # other accounts are not affected
+
+
+def test_an_address_trying_many_accounts_is_locked(cast):
+    for i in range(lockout.ADDRESS.free):
+        sign_in(f"guess{i}@example.jo", "wrong", address="203.0.113.9")
+    assert sign_in(cast.staff_a["doctor"].email, PASSWORD, address="203.0.113.9").status_code == 429
+    assert sign_in(cast.staff_a["doctor"].email, PASSWORD, address="203.0.113.10").status_code == 201
+
+
+def test_success_resets_the_account_but_not_the_address(cast):
+    email = cast.staff_a["secretary"].email
+    for _ in range(4):
+        sign_in(email, "wrong", address="198.51.100.7")
+    assert sign_in(email, PASSWORD, address="198.51.100.7").status_code == 201
+    assert not SignInThrottle.objects.filter(key=lockout.account_key(email)).exists()
+    assert SignInThrottle.objects.get(key="address:198.51.100.7").failures == 4
+
+
+def test_the_sign_in_page_is_locked_too(cast):
+    email = cast.staff_a["doctor"].email
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    for _ in range(5):
+        assert client.post("/accounts/sign-in", {"email": email, "password": "wrong"}).status_code == 400
+    locked = client.post("/accounts/sign-in", {"email": email, "password": PASSWORD})
+    assert locked.status_code == 429
+    assert b"Too many failed attempts" in locked.content
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_failures_are_all_counted(cast):
+    email = cast.staff_a["assistant_doctor"].email
+
+    def attempt():
+        try:
+            sign_in(email, "wrong")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert SignInThrottle.objects.get(key=lockout.account_key(email)).failures == 4
