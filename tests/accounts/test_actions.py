@@ -52,3 +52,18 @@ def test_language_choice_is_validated(db):
     assert user.language == "en"
     with pytest.raises(ValidationFailed):
         user_set_language(user=user, language="fr")
+
+
+@pytest.mark.parametrize(
+    ("password", "code"),
+    [
+        ("short1", "password_too_short"),
+        ("password123", "password_too_common"),
+        ("1234567890123", "password_entirely_numeric"),
+    ],
+)
+def test_weak_passwords_are_refused_per_rule(db, password, code):
+    with pytest.raises(ValidationFailed) as info:
+        user_create(email="weak@example.jo", full_name="Weak", password=password)
+    assert code in {e.code for e in info.value.errors}
+    assert {e.field for e in info.value.errors} == {"password"}

@@ -36,6 +36,22 @@ def normalize_phone(raw: str, region: str = "JO") -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def _check_password_rules(password: str, user: User) -> None:
+    """Django's validators (length, common passwords, all digits, too like the account): 422 per rule."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    try:
+        validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            errors=[
+                FieldError("password", error.code or "invalid", str(error.message % (error.params or {})))
+                for error in exc.error_list
+            ]
+        ) from None
+
+
 def user_create(
     *,
     email: str,
@@ -54,6 +70,7 @@ def user_create(
         is_platform_admin=is_platform_admin,
     )
     if password:
+        _check_password_rules(password, user)
         user.set_password(password)
     else:
         user.set_unusable_password()
