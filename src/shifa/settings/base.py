@@ -205,6 +205,14 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# SMS (shifa.integrations.sms): "outbox" writes messages to files (offline default), "twilio" sends them.
+SMS_BACKEND = os.environ.get("SMS_BACKEND", "outbox")
+SMS_OUTBOX_DIR = DATA_DIR / "outbox" / "sms"
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_FROM = os.environ.get("TWILIO_FROM", "")
+TWILIO_BASE_URL = os.environ.get("TWILIO_BASE_URL", "https://api.twilio.com")
+
 PROCRASTINATE_ON_APP_READY = "shifa.core.jobs.on_app_ready"
 SHIFA_RUN_WORKER = env_bool("SHIFA_RUN_WORKER", True)
 
