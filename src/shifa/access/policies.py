@@ -41,11 +41,6 @@ class Actor:
         return self.clinic
 
 
-def system_actor(source: str) -> Actor:
-    """The actor for work outside any request (jobs, commands, demo data)."""
-    return Actor(user=None, source=source)
-
-
 def user_roles(user: User) -> frozenset[str]:
     """Every role the user holds anywhere (for permissions whose scope is the user, not a clinic)."""
     from shifa.records.models import Patient

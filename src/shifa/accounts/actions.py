@@ -97,14 +97,12 @@ def _throttles(email: str, address: str | None) -> list[tuple[str, lockout.Polic
 
 
 def _locked_until(keys: list[tuple[str, lockout.Policy]]) -> dt.datetime | None:
-    now = timezones.now()
-    until = (
-        SignInThrottle.objects.filter(key__in=[k for k, _ in keys], locked_until__gt=now)
+    return (
+        SignInThrottle.objects.filter(key__in=[k for k, _ in keys], locked_until__gt=timezones.now())
         .order_by("-locked_until")
         .values_list("locked_until", flat=True)
         .first()
     )
-    return until
 
 
 def _record_failure(keys: list[tuple[str, lockout.Policy]]) -> None:

@@ -53,11 +53,6 @@ class Problem(Exception):
         return _("The request could not be processed.")
 
 
-class BadRequest(Problem):
-    status = 400
-    code = "bad_request"
-
-
 class NotAuthenticated(Problem):
     status = 401
     code = "not_authenticated"
