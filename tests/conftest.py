@@ -3,9 +3,9 @@ a platform admin and anonymous callers, plus helpers to call the API as any of t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-import secrets
 from dataclasses import dataclass
 
 import pytest
@@ -13,9 +13,7 @@ from django.test import Client
 
 from shifa.access import catalog
 from shifa.access.models import Role
-from shifa.accounts.actions import TOKEN_PREFIX, hash_token
-from shifa.accounts.models import ApiToken
-from shifa.core import timezones
+from shifa.accounts.actions import SESSION_MFA_PASSED, token_pair_issue
 from tests.factories import (
     ClinicFactory,
     InstitutionFactory,
@@ -24,23 +22,55 @@ from tests.factories import (
     UserFactory,
 )
 
-TOKEN_TTL = dt.timedelta(hours=1)
+
+@pytest.fixture(scope="session", autouse=True)
+def oidc_keys():
+    """Google and Apple as far as sign-in can tell: a JWKS on loopback and ID tokens signed with its key."""
+    from django.conf import settings
+
+    from tests.support.oidc import KeyServer
+
+    server = KeyServer()
+    previous = settings.SHIFA_OIDC_PROVIDERS
+    settings.SHIFA_OIDC_PROVIDERS = server.providers()
+    yield server
+    settings.SHIFA_OIDC_PROVIDERS = previous
+    server.close()
+
+
+@contextlib.contextmanager
+def time_machine(at: dt.datetime):
+    """Run the block with the product's clock (``timezones.now``) stopped at ``at``."""
+    from unittest import mock
+
+    from shifa.core import timezones
+
+    with mock.patch.object(timezones, "now", lambda: at):
+        yield
+
+
+def sign_in_page(client: Client, user, *, mfa: bool = True) -> Client:
+    """A web session for ``user``; ``mfa`` says whether it passed the second factor (staff pages need it)."""
+    client.force_login(user)
+    session = client.session
+    session[SESSION_MFA_PASSED] = mfa
+    session.save()
+    return client
 
 
 class ApiClient:
-    """Calls the API as one user with a bearer token (or anonymously)."""
+    """Calls the API as one user with a bearer access token (or anonymously). By default the token's sign-in
+    passed the second factor, as staff sign-ins must; ``mfa=False`` gives a password-only sign-in."""
 
-    def __init__(self, user=None):
+    def __init__(self, user=None, *, mfa: bool = True):
         self.user = user
+        self.mfa = mfa
         self.client = Client()
         self._token = None
 
     def token(self) -> str:
         if self._token is None:
-            self._token = TOKEN_PREFIX + secrets.token_urlsafe(24)
-            ApiToken.objects.create(
-                user=self.user, token_hash=hash_token(self._token), expires_at=timezones.now() + TOKEN_TTL
-            )
+            self._token = token_pair_issue(user=self.user, mfa=self.mfa)["access_token"]
         return self._token
 
     def request(self, method: str, path: str, body=None, *, headers=None, raw: bytes | str | None = None):

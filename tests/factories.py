@@ -6,6 +6,7 @@ import factory
 
 from shifa.access.models import Role
 from shifa.accounts.models import User
+from shifa.core import timezones
 from shifa.records.models import Patient
 from shifa.tenancy.models import Clinic, ClinicStatus, Institution, Membership
 
@@ -17,6 +18,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         model = User
 
     email = factory.Sequence(lambda n: f"user{n}@example.jo")
+    email_verified_at = factory.LazyFunction(timezones.now)
     full_name = factory.Faker("name")
     language = "en"
     password = factory.django.Password(PASSWORD)
@@ -62,3 +64,22 @@ class PatientFactory(factory.django.DjangoModelFactory):
 
     user = factory.SubFactory(UserFactory)
     full_name = factory.Faker("name")
+
+
+TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def enrol_authenticator(user, secret: str = TOTP_SECRET) -> str:
+    """Give ``user`` a confirmed authenticator app with a known secret; returns the secret."""
+    from shifa.accounts.models import TotpDevice
+    from shifa.core import crypto
+
+    TotpDevice.objects.update_or_create(
+        user=user,
+        defaults={
+            "secret_encrypted": crypto.encrypt(secret),
+            "confirmed_at": timezones.now(),
+            "last_step": 0,
+        },
+    )
+    return secret

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 
 from shifa.access.registry import RouteSpec, all_routes
@@ -14,6 +15,35 @@ PARAM = re.compile(r"{(\w+)}")
 class Target:
     clinic: object  # the clinic whose ids fill the path
     membership: object  # a membership of that clinic
+    user: object = None  # who will call (objects of their own, e.g. a linked identity, are made for them)
+
+
+def _identity(t: Target) -> str:
+    from shifa.accounts.models import ExternalIdentity
+
+    if t.user is None:
+        return str(uuid.uuid4())
+    identity = ExternalIdentity.objects.create(user=t.user, provider="google", subject=uuid.uuid4().hex)
+    return str(identity.external_id)
+
+
+def _invitation(t: Target) -> str:
+    import datetime as dt
+
+    from shifa.access.models import Role
+    from shifa.core import timezones
+    from shifa.tenancy.models import Invitation
+
+    inviter = t.membership.user if t.membership is not None else t.user
+    invitation = Invitation.unscoped.create(
+        clinic=t.clinic,
+        email=f"{uuid.uuid4().hex[:8]}@example.jo",
+        role=Role.objects.get(code="nurse"),
+        token_digest=uuid.uuid4().hex,
+        expires_at=timezones.now() + dt.timedelta(days=1),
+        invited_by=inviter,
+    )
+    return str(invitation.external_id)
 
 
 def params_of(spec: RouteSpec) -> list[str]:
@@ -27,13 +57,58 @@ PROVIDERS = {
     "membership_id": lambda t: str(t.membership.external_id),
     "role": lambda t: "secretary",
     "permission": lambda t: "tenancy.view_members",
+    "identity_id": _identity,
+    "invitation_id": _invitation,
+    "provider": lambda t: "google",
+    "key": lambda t: "not-a-valid-key",
+    "uid": lambda t: "MQ",
+    "token": lambda t: "not-a-valid-token",
 }
 
 #: A body that passes validation for each operation that takes one (so that "allowed" means a 2xx answer).
 BODIES = {
     ("POST", "/api/v1/auth/tokens"): {"email": "nobody@example.jo", "password": "x"},
     ("PUT", "/api/v1/clinics/{clinic_id}/roles/{role}/permissions/{permission}"): {"granted": True},
+    ("POST", "/api/v1/clinics/{clinic_id}/invitations"): lambda user: {
+        "email": f"{uuid.uuid4().hex[:8]}@example.jo",
+        "role": "nurse",
+    },
+    ("POST", "/api/v1/me/identities"): lambda user: {
+        "provider": "google",
+        "id_token": _oidc().id_token(email=f"{uuid.uuid4().hex[:8]}@gmail.com"),
+    },
+    ("POST", "/clinic/{clinic_id}/invitations"): lambda user: {
+        "email": f"{uuid.uuid4().hex[:8]}@example.jo",
+        "role": "nurse",
+    },
+    ("POST", "/accounts/security"): {"step": "start"},
+    ("POST", "/api/v1/me/authenticator/confirm"): lambda user: {"code": _enrolment_code(user)},
+    ("POST", "/api/v1/me/recovery-codes"): lambda user: {"code": _recovery_code(user)},
 }
+
+
+def _oidc():
+    from tests.support.oidc import KeyServer
+
+    return KeyServer.instance
+
+
+def _enrolment_code(user) -> str:
+    import pyotp
+
+    from shifa.accounts.actions import totp_begin
+
+    if user is None:
+        return "000000"
+    return pyotp.TOTP(totp_begin(user=user)["secret"]).now()
+
+
+def _recovery_code(user) -> str:
+    from shifa.accounts.actions import totp_confirm
+
+    if user is None:
+        return "000000"
+    return totp_confirm(user=user, code=_enrolment_code(user))[0]
 
 
 def url_for(spec: RouteSpec, target: Target, **overrides) -> str:
@@ -60,7 +135,7 @@ def call(spec: RouteSpec, url: str, user=None):
 
     from django.test import Client
 
-    from tests.conftest import ApiClient
+    from tests.conftest import ApiClient, sign_in_page
 
     client = Client()
     extra = {}
@@ -68,9 +143,12 @@ def call(spec: RouteSpec, url: str, user=None):
         if spec.kind == "api":
             extra["HTTP_AUTHORIZATION"] = f"Bearer {ApiClient(user).token()}"
         else:
-            client.force_login(user)
+            sign_in_page(client, user)
     fn = getattr(client, spec.method.lower())
     if spec.method in {"POST", "PUT", "PATCH"}:
-        body = json.dumps(BODIES.get((spec.method, spec.path), {}))
-        return fn(url, body, content_type="application/json", **extra)
+        body = BODIES.get((spec.method, spec.path), {})
+        body = body(user) if callable(body) else body
+        if spec.kind == "page":  # pages take forms
+            return fn(url, body, **extra)
+        return fn(url, json.dumps(body), content_type="application/json", **extra)
     return fn(url, **extra)

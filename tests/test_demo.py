@@ -6,7 +6,8 @@ from shifa.access import catalog
 from shifa.access.policies import clinic_roles
 from shifa.accounts.models import User
 from shifa.audit.models import AuditEvent
-from shifa.demo.actions import DEMO_PASSWORD, load_demo
+from shifa.demo.actions import load_demo
+from shifa.demo.constants import DEMO_PASSWORD
 from shifa.tenancy.models import Clinic
 
 

@@ -14,8 +14,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pyotp
 import pytest
 from openapi_spec_validator import validate
+
+from shifa.demo.constants import DEMO_TOTP_SECRET
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,9 +107,13 @@ def test_make_run_serves_health_and_openapi_and_reuses_data(data_dir):
             f"{base}/api/v1/auth/tokens",
             data={"email": "doctor@demo.shifa.jo", "password": "shifa-demo-2026"},
         )
+        assert status == 202  # demo staff use the published authenticator secret
+        status, tokens = _get(
+            f"{base}/api/v1/auth/tokens/mfa",
+            data={"mfa_token": signed_in["mfa_token"], "code": pyotp.TOTP(DEMO_TOTP_SECRET).now()},
+        )
         assert status == 201
-        token = signed_in["token"]
-        assert _get(f"{base}/api/v1/me", token=token)[0] == 200
+        assert _get(f"{base}/api/v1/me", token=tokens["access_token"])[0] == 200
     finally:
         _stop(process)  # make reports the interrupt itself; what matters is what Shifa did
     assert "Shifa stopped." in process.stdout.read().decode()
@@ -116,7 +123,12 @@ def test_make_run_serves_health_and_openapi_and_reuses_data(data_dir):
     again = _start(data_dir, port, via_make=True)
     try:
         _wait_healthy(again, base)
-        status, me = _get(f"{base}/api/v1/me", token=token)  # the token issued by the first run still works
+        # The sign-in of the first run still works: its refresh token buys a new pair.
+        status, renewed = _get(
+            f"{base}/api/v1/auth/tokens/refresh", data={"refresh_token": tokens["refresh_token"]}
+        )
+        assert status == 200
+        status, me = _get(f"{base}/api/v1/me", token=renewed["access_token"])
         assert status == 200 and me["user"]["email"] == "doctor@demo.shifa.jo"
     finally:
         _stop(again)

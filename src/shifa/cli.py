@@ -98,15 +98,27 @@ def manage(argv: list[str]) -> int:
     return 0
 
 
+def demo_code() -> int:
+    """Print the current authenticator code of the demo staff accounts (demo data only)."""
+    import pyotp
+
+    from shifa.demo.constants import DEMO_TOTP_SECRET
+
+    print(pyotp.TOTP(DEMO_TOTP_SECRET).now())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help"}:
-        print("usage: shifa run | shifa manage <django command> [args]")
+        print("usage: shifa run | shifa manage <django command> [args] | shifa demo-code")
         return 0
     if argv[0] == "run":
         return run()
     if argv[0] == "manage":
         return manage(argv[1:])
+    if argv[0] == "demo-code":
+        return demo_code()
     print(f"unknown command {argv[0]!r}; try 'shifa --help'", file=sys.stderr)
     return 2
 

@@ -6,8 +6,9 @@ import datetime as dt
 
 from django.test import Client
 
-from shifa.accounts.models import ApiToken
+from shifa.accounts.models import RefreshToken, TokenFamily
 from shifa.core import timezones
+from tests.conftest import sign_in_page, time_machine
 from tests.factories import PASSWORD
 
 
@@ -19,15 +20,16 @@ def sign_in(email, password=PASSWORD):
     )
 
 
-def test_sign_in_returns_a_token_and_stores_only_its_hash(cast):
+def test_sign_in_returns_a_token_pair_and_stores_only_a_digest(cast):
     response = sign_in(cast.staff_a["doctor"].email.upper())
     assert response.status_code == 201
     body = response.json()
-    assert body["token"].startswith("shf_") and body["token_type"] == "Bearer"
+    assert body["token_type"] == "Bearer" and body["refresh_token"].startswith("shr_")
     assert body["expires_at"].endswith("Z")
     assert body["user"]["id"] == str(cast.staff_a["doctor"].external_id)
-    assert not ApiToken.objects.filter(token_hash=body["token"]).exists()
-    me = Client().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {body['token']}")
+    stored = RefreshToken.objects.get(family__user=cast.staff_a["doctor"])
+    assert body["refresh_token"] not in stored.token_digest
+    me = Client().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}")
     assert me.status_code == 200
     assert me.json()["roles"] == ["doctor"]
 
@@ -54,11 +56,11 @@ def test_revoked_and_expired_tokens_are_refused(cast, api):
     assert client.delete("/api/v1/auth/tokens/current").status_code == 204
     assert client.get("/api/v1/me").status_code == 401
     other = api(cast.patient_user)
-    other.token()
-    ApiToken.objects.filter(user=cast.patient_user, revoked_at__isnull=True).update(
-        expires_at=timezones.now() - dt.timedelta(seconds=1)
-    )
-    assert other.get("/api/v1/me").status_code == 401
+    assert other.get("/api/v1/me").status_code == 200
+    assert TokenFamily.objects.filter(user=cast.patient_user, revoked_at__isnull=True).count() == 1
+    later = timezones.now() + dt.timedelta(minutes=6)  # access tokens live five minutes
+    with time_machine(later):
+        assert other.get("/api/v1/me").status_code == 401
 
 
 def test_me_lists_roles_and_clinics(cast, api):
@@ -81,7 +83,7 @@ def test_me_answers_in_the_users_language_unless_the_caller_asks(cast, api):
 
 def test_session_api_writes_need_csrf(cast):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(cast.staff_a["clinic_admin"])
+    sign_in_page(client, cast.staff_a["clinic_admin"])
     url = f"/api/v1/clinics/{cast.clinic_a.external_id}/roles/secretary/permissions/tenancy.view_members"
     response = client.put(url, '{"granted": false}', content_type="application/json")
     assert response.status_code == 403

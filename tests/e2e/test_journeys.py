@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, enrol_authenticator
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def sign_in(page, email: str) -> None:
+def sign_in(page, email: str, totp_secret: str | None = None) -> None:
     page.goto("/accounts/sign-in")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+    if totp_secret is not None:
+        import pyotp
+
+        page.wait_for_url("**/accounts/two-factor**")
+        page.fill("input[name=code]", pyotp.TOTP(totp_secret).now())
+        page.click("button[type=submit]")
 
 
 def test_clinic_staff_sign_in_pick_the_clinic_and_see_the_staff(cast, page_for, tmp_path):
@@ -22,7 +28,7 @@ def test_clinic_staff_sign_in_pick_the_clinic_and_see_the_staff(cast, page_for, 
     admin = cast.staff_a["clinic_admin"]
     get_user_model().objects.filter(pk=admin.pk).update(language="ar")
     page = page_for("ar")
-    sign_in(page, admin.email)
+    sign_in(page, admin.email, enrol_authenticator(admin))
     page.wait_for_url("**/clinic")
     assert page.get_attribute("html", "dir") == "rtl"
     page.click("text=عيادة أ")
@@ -48,7 +54,7 @@ def test_patient_signs_in_to_the_app(cast, page_for):
 
 def test_platform_admin_sees_every_clinic_and_switches_language(cast, page_for):
     page = page_for("en")
-    sign_in(page, cast.platform_admin.email)
+    sign_in(page, cast.platform_admin.email, enrol_authenticator(cast.platform_admin))
     page.wait_for_url("**/platform")
     text = page.locator("main").inner_text()
     assert "Clinic A" in text and "Clinic B" in text

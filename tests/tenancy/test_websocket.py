@@ -12,13 +12,14 @@ from shifa.asgi import router
 from shifa.tenancy.consumers import clinic_group
 
 
-async def _connect(user, clinic, *, bearer: str | None = None):
+async def _connect(user, clinic, *, bearer: str | None = None, mfa: bool = True):
     headers = [(b"origin", b"http://127.0.0.1")]
     if bearer is not None:
         headers.append((b"authorization", f"Bearer {bearer}".encode()))
     communicator = WebsocketCommunicator(router, f"ws/clinics/{clinic.external_id}/events", headers=headers)
     if user is not None:
         communicator.scope["user"] = user
+        communicator.scope["shifa_mfa"] = mfa  # as a session that passed the second factor
     connected, code = await communicator.connect()
     return communicator, connected, code
 
@@ -95,3 +96,12 @@ def test_websocket_permission_matrix(cast):
         return outcome
 
     assert asyncio.run(scenario()) == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_without_the_second_factor_cannot_listen(cast):
+    async def scenario():
+        _communicator, connected, code = await _connect(cast.staff_a["secretary"], cast.clinic_a, mfa=False)
+        assert not connected and code == 4403
+
+    asyncio.run(scenario())

@@ -53,10 +53,14 @@ class PermissionSpec:
 PERMISSIONS = [
     PermissionSpec("accounts.view_self", "user", _("See one's own account")),
     PermissionSpec("accounts.manage_own_tokens", "user", _("Sign out of the API (revoke one's own token)")),
+    PermissionSpec(
+        "accounts.manage_security", "user", _("Manage one's own sign-in methods and authenticator app")
+    ),
     PermissionSpec("patient.use_app", "user", _("Use the patient app")),
     PermissionSpec("clinic.use_console", "user", _("Open the clinic console")),
     PermissionSpec("tenancy.view_clinic", "clinic", _("See the clinic's profile")),
     PermissionSpec("tenancy.view_members", "clinic", _("See the clinic's staff")),
+    PermissionSpec("tenancy.manage_invitations", "clinic", _("Invite staff to the clinic")),
     PermissionSpec("access.view_roles", "clinic", _("See the clinic's roles and their permissions")),
     PermissionSpec("access.manage_roles", "clinic", _("Adjust the permissions of the clinic's roles")),
     PermissionSpec("platform.use_console", "platform", _("Open the platform console")),
@@ -64,9 +68,20 @@ PERMISSIONS = [
     PermissionSpec("platform.view_audit", "platform", _("Search the audit log")),
 ]
 
+#: User-scoped permissions that open staff work and so, like every clinic and platform permission, need a
+#: sign-in that passed the second factor (ID-6).
+STAFF_USER_PERMISSIONS = frozenset({"clinic.use_console"})
+
+
+def needs_second_factor(codename: str, scope: str) -> bool:
+    return scope in {"clinic", "platform"} or codename in STAFF_USER_PERMISSIONS
+
+
 #: Held by every signed-in account whatever its roles (someone invited but not yet placed can still see
 #: themselves and sign out).
-BASELINE_PERMISSIONS = frozenset({"accounts.view_self", "accounts.manage_own_tokens"})
+BASELINE_PERMISSIONS = frozenset(
+    {"accounts.view_self", "accounts.manage_own_tokens", "accounts.manage_security"}
+)
 _EVERY_SIGNED_IN = dict.fromkeys(sorted(BASELINE_PERMISSIONS), True)
 _EVERY_STAFF = {**_EVERY_SIGNED_IN, "clinic.use_console": True, "tenancy.view_clinic": True}
 
@@ -81,12 +96,14 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
     GENERAL_ADMIN: {
         **_EVERY_STAFF,
         "tenancy.view_members": True,
+        "tenancy.manage_invitations": True,
         "access.view_roles": True,
         "access.manage_roles": True,
     },
     CLINIC_ADMIN: {
         **_EVERY_STAFF,
         "tenancy.view_members": True,
+        "tenancy.manage_invitations": True,
         "access.view_roles": True,
         "access.manage_roles": True,
     },

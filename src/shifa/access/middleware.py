@@ -47,10 +47,10 @@ class AccessMiddleware:
         is_api = path.startswith("/api/")
         method = "GET" if request.method == "HEAD" else request.method
         try:
-            user, by_token, bad_token = self._authenticate(request, is_api)
+            user, by_token, bad_token, mfa = self._authenticate(request, is_api)
             if user is not None:
                 self._activate_language(request, user, is_api)
-            actor = authorize(user, method, path, view_kwargs)
+            actor = authorize(user, method, path, view_kwargs, mfa=mfa)
         except DatabaseError:
             # The database is unreachable. Checked-in public routes (health, the sign-in page) still run and
             # report it themselves; everything else answers 503.
@@ -88,16 +88,23 @@ class AccessMiddleware:
         return None
 
     def _authenticate(self, request: HttpRequest, is_api: bool):
-        """(user or None, authenticated by token, a token was sent but is not valid)."""
+        """(user or None, authenticated by token, a token was sent but is not valid, passed the second
+        factor)."""
+        from shifa.accounts.actions import SESSION_MFA_PASSED, access_token_authenticate
+
         header = request.headers.get("Authorization", "")
         if is_api and header:
-            from shifa.accounts.actions import token_authenticate
-
             scheme, _, token = header.partition(" ")
-            user = token_authenticate(token.strip()) if scheme.lower() == "bearer" else None
-            return user, user is not None, user is None
+            found = access_token_authenticate(token.strip()) if scheme.lower() == "bearer" else None
+            if found is None:
+                return None, False, True, False
+            user, claims = found
+            request.token_claims = claims
+            return user, True, False, claims.mfa
         user = getattr(request, "user", None)
-        return (user if user is not None and user.is_authenticated else None), False, False
+        if user is None or not user.is_authenticated:
+            return None, False, False, False
+        return user, False, False, bool(request.session.get(SESSION_MFA_PASSED))
 
     def _activate_language(self, request: HttpRequest, user, is_api: bool) -> None:
         explicit = (
@@ -116,6 +123,10 @@ class AccessMiddleware:
                 response["WWW-Authenticate"] = 'Bearer realm="shifa"'
             return response
         if problem.status == 401:
+            return redirect_to_login(request.get_full_path())
+        if problem.code == "mfa_enrolment_required":
+            return redirect_to_login(request.get_full_path(), login_url="web:security")
+        if problem.code == "mfa_required":
             return redirect_to_login(request.get_full_path())
         response = TemplateResponse(
             request,

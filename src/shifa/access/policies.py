@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Exists, OuterRef, Q
+from django.utils.translation import gettext as _
 
 from shifa.core.errors import Forbidden, NotAuthenticated, NotFound
 
@@ -102,14 +103,29 @@ def _find_clinic(value: Any) -> Clinic:
     return clinic
 
 
-def authorize(user: User | None, method: str, path: str, params: dict[str, Any]) -> Actor:
+def _require_second_factor(user: User, permission, mfa: bool) -> None:
+    """Staff work (clinic console, staff API, platform console) needs a sign-in that passed TOTP (ID-6)."""
+    if mfa or not catalog.needs_second_factor(permission.codename, permission.scope):
+        return
+    if not user.has_mfa:
+        raise Forbidden(
+            _("Set up an authenticator app to open the clinic and platform consoles."),
+            code="mfa_enrolment_required",
+        )
+    raise Forbidden(_("Sign in again with your authenticator code."), code="mfa_required")
+
+
+def authorize(
+    user: User | None, method: str, path: str, params: dict[str, Any], *, mfa: bool = False
+) -> Actor:
     """Decide whether ``user`` may call ``method path``; return the actor or raise a Problem.
 
     * no api_resources row → 403 for everyone, platform admins included (default deny);
     * public row → allowed;
     * otherwise the caller must be signed in and hold the row's permission: in the clinic named by the
       route's ``clinic_id`` (someone with no role there gets 404: another clinic's existence is not theirs
-      to learn), on the platform, or as a signed-in user.
+      to learn), on the platform, or as a signed-in user;
+    * staff and platform permissions also need ``mfa``: a session or token that passed the second factor.
     """
     resource = ApiResource.objects.select_related("permission").filter(method=method, path=path).first()
     if resource is None:
@@ -123,6 +139,7 @@ def authorize(user: User | None, method: str, path: str, params: dict[str, Any])
         roles = frozenset({catalog.PLATFORM_ADMIN}) if user.is_platform_admin else frozenset()
         if not has_permission(roles, permission.codename):
             raise Forbidden()
+        _require_second_factor(user, permission, mfa)
         return Actor(user=user, roles=roles)
     if permission.scope == PermissionScope.CLINIC:
         if "clinic_id" not in params:
@@ -133,10 +150,12 @@ def authorize(user: User | None, method: str, path: str, params: dict[str, Any])
             raise NotFound()
         if not has_permission(roles, permission.codename, clinic):
             raise Forbidden()
+        _require_second_factor(user, permission, mfa)
         return Actor(user=user, clinic=clinic, roles=roles)
     roles = user_roles(user)
     if permission.codename in catalog.BASELINE_PERMISSIONS:
         return Actor(user=user, roles=roles)
     if not has_permission(roles, permission.codename):
         raise Forbidden()
+    _require_second_factor(user, permission, mfa)
     return Actor(user=user, roles=roles)

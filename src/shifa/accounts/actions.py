@@ -3,22 +3,38 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
+import uuid
 
 import phonenumbers
+from django.conf import settings
 from django.contrib.auth import authenticate
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
-from shifa.core import timezones
-from shifa.core.errors import Conflict, FieldError, NotAuthenticated, RateLimited, ValidationFailed
+from shifa.core import crypto, timezones
+from shifa.core.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotAuthenticated,
+    RateLimited,
+    ValidationFailed,
+)
 
-from . import lockout
-from .models import ApiToken, SignInThrottle, User
-
-TOKEN_PREFIX = "shf_"
-TOKEN_LIFETIME = dt.timedelta(hours=12)
+from . import lockout, oidc, tokens, totp
+from .models import (
+    CodePurpose,
+    ExternalIdentity,
+    OneTimeCode,
+    RecoveryCode,
+    RefreshToken,
+    SignInThrottle,
+    TokenFamily,
+    TotpDevice,
+    User,
+)
 
 
 def normalize_phone(raw: str, region: str = "JO") -> str:
@@ -54,20 +70,28 @@ def _check_password_rules(password: str, user: User) -> None:
 
 def user_create(
     *,
-    email: str,
+    email: str = "",
     full_name: str,
     password: str | None = None,
     phone: str = "",
     language: str = "ar",
     is_platform_admin: bool = False,
+    email_verified: bool = False,
+    phone_verified: bool = False,
 ) -> User:
     """Create a user; the email is unique regardless of case."""
+    if not email.strip() and not phone:
+        raise ValidationFailed(
+            errors=[FieldError("email", "required", _("Give an email address or a phone number."))]
+        )
     user = User(
         email=email.strip().lower(),
         full_name=full_name.strip(),
         phone=normalize_phone(phone),
         language=language,
         is_platform_admin=is_platform_admin,
+        email_verified_at=timezones.now() if email_verified and email.strip() else None,
+        phone_verified_at=timezones.now() if phone_verified and phone else None,
     )
     if password:
         _check_password_rules(password, user)
@@ -84,13 +108,9 @@ def user_create(
     return user
 
 
-def hash_token(token: str) -> str:
-    """The stored form of a bearer token."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _throttles(email: str, address: str | None) -> list[tuple[str, lockout.Policy]]:
-    keys = [(lockout.account_key(email), lockout.ACCOUNT)]
+def _throttles(identifier: str, address: str | None) -> list[tuple[str, lockout.Policy]]:
+    """The lockout keys guarding ``identifier`` (an email, a phone number, ``mfa:<user>``) from ``address``."""
+    keys = [(lockout.account_key(identifier), lockout.ACCOUNT)]
     if lockout.address_key(address):
         keys.append((lockout.address_key(address), lockout.ADDRESS))
     return keys
@@ -117,14 +137,11 @@ def _record_failure(keys: list[tuple[str, lockout.Policy]]) -> None:
             throttle.save(update_fields=["failures", "last_failure_at", "locked_until", "updated_at"])
 
 
-def _record_success(email: str) -> None:
-    SignInThrottle.objects.filter(key=lockout.account_key(email)).delete()
+def _record_success(identifier: str) -> None:
+    SignInThrottle.objects.filter(key=lockout.account_key(identifier)).delete()
 
 
-def password_sign_in(request, *, email: str, password: str, address: str | None = None) -> User:
-    """Check an email and password, with brute-force protection; raise RateLimited while locked out and
-    NotAuthenticated for wrong credentials (the same answer whether or not the email exists)."""
-    keys = _throttles(email, address)
+def _refuse_if_locked(keys: list[tuple[str, lockout.Policy]]) -> None:
     until = _locked_until(keys)
     if until is not None:
         seconds = max(1, int((until - timezones.now()).total_seconds()) + 1)
@@ -133,52 +150,27 @@ def password_sign_in(request, *, email: str, password: str, address: str | None 
             code="locked_out",
             headers={"Retry-After": str(seconds)},
         )
+
+
+def password_sign_in(request, *, email: str, password: str, address: str | None = None) -> User:
+    """Check an email and password, with brute-force protection; raise RateLimited while locked out and
+    NotAuthenticated for wrong credentials (the same answer whether or not the email exists)."""
+    keys = _throttles(email, address)
+    _refuse_if_locked(keys)
     user = authenticate(request, email=email, password=password)
     if user is None:
         _record_failure(keys)
         raise NotAuthenticated(_("The email or password is not correct."), code="invalid_credentials")
     _record_success(email)
+    if user.email and user.email_verified_at is None and user.phone_verified_at is None:
+        raise Forbidden(
+            _("Confirm your email address first: open the link we sent you."), code="email_unverified"
+        )
     return user
 
 
 def client_address(request) -> str | None:
     return request.META.get("REMOTE_ADDR") if request is not None else None
-
-
-def token_issue(*, email: str, password: str, name: str = "", request=None) -> tuple[str, ApiToken]:
-    """Sign in with a password and get a bearer token (shown once; only its hash is kept)."""
-    user = password_sign_in(request, email=email, password=password, address=client_address(request))
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    record = ApiToken.objects.create(
-        user=user, token_hash=hash_token(token), name=name[:100], expires_at=timezones.now() + TOKEN_LIFETIME
-    )
-    return token, record
-
-
-def token_authenticate(token: str) -> User | None:
-    """The active user behind a bearer token that is neither expired nor revoked; marks it used."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
-        return None
-    now = timezones.now()
-    record = (
-        ApiToken.objects.select_related("user")
-        .filter(
-            token_hash=hash_token(token), revoked_at__isnull=True, expires_at__gt=now, user__is_active=True
-        )
-        .first()
-    )
-    if record is None:
-        return None
-    if record.last_used_at is None or now - record.last_used_at > dt.timedelta(minutes=5):
-        ApiToken.objects.filter(pk=record.pk).update(last_used_at=now)
-    return record.user
-
-
-def token_revoke(*, token: str) -> None:
-    """Revoke the given token (sign out of the API)."""
-    ApiToken.objects.filter(token_hash=hash_token(token), revoked_at__isnull=True).update(
-        revoked_at=timezones.now()
-    )
 
 
 def user_set_language(*, user: User, language: str) -> None:
@@ -192,14 +184,62 @@ def user_set_language(*, user: User, language: str) -> None:
         user.save(update_fields=["language", "updated_at"])
 
 
-def session_sign_in(request, *, email: str, password: str) -> User:
-    """Check the password (with brute-force protection) and start a web session (a new session key;
-    ``last_login`` is recorded). Raises like ``password_sign_in``."""
+SESSION_MFA_PENDING = "shifa_mfa_pending"
+SESSION_MFA_PASSED = "shifa_mfa_passed"
+
+
+def session_begin(request, user: User) -> bool:
+    """Start a web session for ``user`` who passed the first factor. When an authenticator app guards the
+    account, only a pending ticket is kept and False is returned: the second step completes the sign-in."""
     from django.contrib.auth import login
 
-    user = password_sign_in(request, email=email, password=password, address=client_address(request))
+    if user.has_mfa:
+        request.session[SESSION_MFA_PENDING] = mfa_pending_token(user)
+        return False
     login(request, user)
+    request.session[SESSION_MFA_PASSED] = False
+    return True
+
+
+def session_sign_in(request, *, email: str, password: str) -> bool:
+    """Check the password (with brute-force protection) and start a web session (a new session key;
+    ``last_login`` is recorded); False when the second factor is still owed. Raises like
+    ``password_sign_in``."""
+    user = password_sign_in(request, email=email, password=password, address=client_address(request))
+    return session_begin(request, user)
+
+
+def session_mfa_user(request) -> User | None:
+    """The user who owes this session a second factor, if any."""
+    ticket = request.session.get(SESSION_MFA_PENDING)
+    if not ticket:
+        return None
+    try:
+        return _mfa_pending_user(ticket)
+    except NotAuthenticated:
+        return None
+
+
+def session_mfa_complete(request, *, code: str) -> User:
+    from django.contrib.auth import login
+
+    user = session_mfa_user(request)
+    if user is None:
+        raise NotAuthenticated(_("This sign-in has expired. Start again."), code="mfa_ticket_invalid")
+    mfa_verify(user=user, code=code, address=client_address(request))
+    request.session.pop(SESSION_MFA_PENDING, None)
+    login(request, user)
+    request.session[SESSION_MFA_PASSED] = True
     return user
+
+
+def session_totp_confirm(request, *, code: str) -> list[str]:
+    """Enrol the signed-in user's authenticator app; proving the code also completes this session's second
+    factor."""
+    codes = totp_confirm(user=request.user, code=code)
+    request.session.cycle_key()
+    request.session[SESSION_MFA_PASSED] = True
+    return codes
 
 
 def session_sign_out(request) -> None:
@@ -207,3 +247,647 @@ def session_sign_out(request) -> None:
     from django.contrib.auth import logout
 
     logout(request)
+
+
+# --- API tokens: short-lived access JWTs and rotating refresh tokens, grouped in families -----------------
+
+
+def _new_refresh_token(family: TokenFamily) -> str:
+    token = "shr_" + secrets.token_urlsafe(32)
+    RefreshToken.objects.create(
+        family=family,
+        token_digest=crypto.digest("refresh_token", token),
+        expires_at=timezones.now() + dt.timedelta(days=settings.SHIFA_REFRESH_TOKEN_DAYS),
+    )
+    return token
+
+
+def _token_pair(family: TokenFamily, refresh_token: str) -> dict:
+    access, expires_at = tokens.encode_access(
+        user_id=family.user.external_id, family_id=family.external_id, mfa=family.mfa_verified
+    )
+    return {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_at": expires_at,
+        "refresh_token": refresh_token,
+        "user": family.user,
+    }
+
+
+def token_pair_issue(*, user: User, name: str = "", mfa: bool = False) -> dict:
+    """Start a token family for a signed-in API client: an access token and its first refresh token."""
+    with transaction.atomic():
+        family = TokenFamily.objects.create(user=user, name=name[:100], mfa_verified=mfa)
+        refresh = _new_refresh_token(family)
+    return _token_pair(family, refresh)
+
+
+def token_refresh(*, refresh_token: str) -> dict:
+    """Spend a refresh token for a new pair. A refresh token presented twice was copied: the whole family is
+    revoked, so neither the thief nor the owner keeps access, and the owner signs in again."""
+    invalid = NotAuthenticated(_("Sign in again."), code="invalid_refresh_token")
+    digest = crypto.digest("refresh_token", refresh_token.strip())
+    now = timezones.now()
+    with transaction.atomic():
+        record = (
+            RefreshToken.objects.select_for_update()
+            .select_related("family", "family__user")
+            .filter(token_digest=digest)
+            .first()
+        )
+        if record is None or record.family.revoked_at is not None or not record.family.user.is_active:
+            raise invalid
+        if record.used_at is not None:
+            _family_revoke(record.family, reason="refresh_token_reused")
+        elif record.expires_at <= now:
+            raise invalid
+        else:
+            record.used_at = now
+            record.save(update_fields=["used_at", "updated_at"])
+            TokenFamily.objects.filter(pk=record.family.pk).update(last_used_at=now)
+            return _token_pair(record.family, _new_refresh_token(record.family))
+    raise NotAuthenticated(
+        _("This sign-in was ended for safety. Sign in again."), code="refresh_token_reused"
+    )
+
+
+def _family_revoke(family: TokenFamily, *, reason: str) -> None:
+    TokenFamily.objects.filter(pk=family.pk, revoked_at__isnull=True).update(
+        revoked_at=timezones.now(), revoked_reason=reason
+    )
+
+
+def token_family_revoke(*, family_id: uuid.UUID) -> None:
+    """Sign an API client out: its access and refresh tokens stop working at once."""
+    TokenFamily.objects.filter(external_id=family_id, revoked_at__isnull=True).update(
+        revoked_at=timezones.now(), revoked_reason="signed_out"
+    )
+
+
+def token_families_revoke_all(*, user: User, reason: str) -> None:
+    TokenFamily.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezones.now(), revoked_reason=reason
+    )
+
+
+def access_token_authenticate(token: str) -> tuple[User, tokens.AccessClaims] | None:
+    """The active user behind a valid access token whose family is still live (marks the family used)."""
+    claims = tokens.decode_access(token)
+    if claims is None:
+        return None
+    family = (
+        TokenFamily.objects.select_related("user")
+        .filter(external_id=claims.family_id, revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if family is None or family.user.external_id != claims.user_id:
+        return None
+    now = timezones.now()
+    if family.last_used_at is None or now - family.last_used_at > dt.timedelta(minutes=5):
+        TokenFamily.objects.filter(pk=family.pk).update(last_used_at=now)
+    return family.user, claims
+
+
+# --- Second factor -------------------------------------------------------------------------------------------
+
+MFA_TOKEN_SALT = "shifa.accounts.mfa-pending"
+MFA_TOKEN_SECONDS = 5 * 60
+
+
+def mfa_pending_token(user: User) -> str:
+    """A short-lived ticket saying: this user passed the first factor and now owes the second."""
+    return signing.dumps({"u": str(user.external_id)}, salt=MFA_TOKEN_SALT, compress=True)
+
+
+def _mfa_pending_user(ticket: str) -> User:
+    try:
+        data = signing.loads(ticket, salt=MFA_TOKEN_SALT, max_age=MFA_TOKEN_SECONDS)
+        user = User.objects.filter(external_id=uuid.UUID(data["u"]), is_active=True).first()
+    except (signing.BadSignature, KeyError, ValueError, TypeError):
+        user = None
+    if user is None:
+        raise NotAuthenticated(_("This sign-in has expired. Start again."), code="mfa_ticket_invalid")
+    return user
+
+
+def mfa_verify(*, user: User, code: str, address: str | None = None) -> None:
+    """Check an authenticator code (each code works once) or a recovery code (spent on use), under the same
+    lockout as passwords."""
+    keys = _throttles(f"mfa:{user.pk}", address)
+    _refuse_if_locked(keys)
+    with transaction.atomic():
+        device = TotpDevice.objects.select_for_update().filter(user=user, confirmed_at__isnull=False).first()
+        if device is None:
+            raise Forbidden(_("Set up an authenticator app first."), code="mfa_not_enrolled")
+        step = totp.matching_step(
+            crypto.decrypt(device.secret_encrypted), code, at=timezones.now().timestamp()
+        )
+        if step is not None and step > device.last_step:
+            device.last_step = step
+            device.save(update_fields=["last_step", "updated_at"])
+            ok = True
+        else:
+            recovery = (
+                RecoveryCode.objects.select_for_update()
+                .filter(
+                    user=user,
+                    used_at__isnull=True,
+                    code_digest=crypto.digest("recovery_code", totp.normalize_recovery_code(code)),
+                )
+                .first()
+            )
+            ok = recovery is not None
+            if ok:
+                recovery.used_at = timezones.now()
+                recovery.save(update_fields=["used_at", "updated_at"])
+    if not ok:
+        _record_failure(keys)
+        raise ValidationFailed(
+            errors=[FieldError("code", "invalid_code", _("This code is not correct or was already used."))]
+        )
+    _record_success(f"mfa:{user.pk}")
+
+
+def totp_begin(*, user: User) -> dict:
+    """Start enrolling an authenticator app: a new secret (replacing an unfinished one)."""
+    with transaction.atomic():
+        device = TotpDevice.objects.select_for_update().filter(user=user).first()
+        if device is not None and device.confirmed_at is not None:
+            raise Conflict(_("An authenticator app is already set up."), code="mfa_already_enrolled")
+        secret = totp.new_secret()
+        if device is None:
+            TotpDevice.objects.create(user=user, secret_encrypted=crypto.encrypt(secret))
+        else:
+            device.secret_encrypted = crypto.encrypt(secret)
+            device.last_step = 0
+            device.save(update_fields=["secret_encrypted", "last_step", "updated_at"])
+    uri = totp.provisioning_uri(secret, user.email or user.phone)
+    return {"secret": secret, "uri": uri, "qr_svg": totp.qr_svg(uri)}
+
+
+def totp_confirm(*, user: User, code: str) -> list[str]:
+    """Finish enrolment with a first code from the app; returns ten recovery codes (shown once)."""
+    with transaction.atomic():
+        device = TotpDevice.objects.select_for_update().filter(user=user).first()
+        if device is None:
+            raise Conflict(_("Start setting up the authenticator app first."), code="mfa_not_started")
+        if device.confirmed_at is not None:
+            raise Conflict(_("An authenticator app is already set up."), code="mfa_already_enrolled")
+        step = totp.matching_step(
+            crypto.decrypt(device.secret_encrypted), code, at=timezones.now().timestamp()
+        )
+        if step is None:
+            raise ValidationFailed(
+                errors=[
+                    FieldError("code", "invalid_code", _("This code is not correct. Check the app's clock."))
+                ]
+            )
+        device.confirmed_at = timezones.now()
+        device.last_step = step
+        device.save(update_fields=["confirmed_at", "last_step", "updated_at"])
+        return _replace_recovery_codes(user)
+
+
+def _replace_recovery_codes(user: User) -> list[str]:
+    codes = totp.new_recovery_codes()
+    RecoveryCode.objects.filter(user=user).delete()
+    RecoveryCode.objects.bulk_create(
+        [RecoveryCode(user=user, code_digest=crypto.digest("recovery_code", code)) for code in codes]
+    )
+    return codes
+
+
+def recovery_codes_regenerate(*, user: User, code: str, address: str | None = None) -> list[str]:
+    """New recovery codes (the old ones stop working); needs a current authenticator code."""
+    mfa_verify(user=user, code=code, address=address)
+    with transaction.atomic():
+        return _replace_recovery_codes(user)
+
+
+# --- Sign-in flows for API clients ---------------------------------------------------------------------------
+
+
+def _signed_in(user: User, *, name: str, mfa: bool = False) -> dict:
+    """Tokens for ``user``, or — when an authenticator app guards the account — a ticket for the second step."""
+    if user.has_mfa and not mfa:
+        return {"mfa_required": True, "mfa_token": mfa_pending_token(user)}
+    return token_pair_issue(user=user, name=name, mfa=mfa)
+
+
+def api_password_sign_in(request, *, email: str, password: str, name: str = "") -> dict:
+    user = password_sign_in(request, email=email, password=password, address=client_address(request))
+    return _signed_in(user, name=name)
+
+
+def api_mfa_sign_in(request, *, mfa_token: str, code: str, name: str = "") -> dict:
+    user = _mfa_pending_user(mfa_token)
+    mfa_verify(user=user, code=code, address=client_address(request))
+    return token_pair_issue(user=user, name=name, mfa=True)
+
+
+# --- One-time codes by SMS -----------------------------------------------------------------------------------
+
+
+def _code_message(code: str, purpose: str) -> str:
+    minutes = settings.SHIFA_CODE_SECONDS // 60
+    if purpose == CodePurpose.RESET_PASSWORD:
+        text = _("Your Shifa password reset code is %(code)s. It expires in %(minutes)s minutes.")
+    else:
+        text = _("Your Shifa code is %(code)s. It expires in %(minutes)s minutes. Never share it.")
+    return text % {"code": code, "minutes": minutes}
+
+
+def phone_code_send(*, phone: str, purpose: str, address: str | None = None) -> None:
+    """Text a new six-digit code to ``phone``. Throttled per number: one per minute and a few per hour; the
+    answer is the same whether or not an account uses the number."""
+    from shifa.integrations.sms import SmsError, SmsMessage, send_sms
+
+    phone = normalize_phone(phone)
+    if not phone:
+        raise ValidationFailed(errors=[FieldError("phone", "required", _("Enter your phone number."))])
+    if purpose not in CodePurpose.values:
+        raise ValidationFailed(errors=[FieldError("purpose", "invalid_choice", _("Unknown purpose."))])
+    _refuse_if_locked(_throttles(phone, address))
+    now = timezones.now()
+    recent = OneTimeCode.objects.filter(phone=phone, created_at__gte=now - dt.timedelta(hours=1))
+    last = recent.order_by("-created_at").first()
+    wait = settings.SHIFA_CODE_RESEND_SECONDS
+    if last is not None and (now - last.created_at).total_seconds() < wait:
+        seconds = int(wait - (now - last.created_at).total_seconds()) + 1
+        raise RateLimited(
+            _("A code was just sent. You can ask for another in %(seconds)s seconds.") % {"seconds": seconds},
+            code="code_recently_sent",
+            headers={"Retry-After": str(seconds)},
+        )
+    if recent.count() >= settings.SHIFA_CODES_PER_HOUR:
+        raise RateLimited(
+            _("Too many codes were sent to this number. Try again later."),
+            code="too_many_codes",
+            headers={"Retry-After": "3600"},
+        )
+    code = f"{secrets.randbelow(10**6):06d}"
+    with transaction.atomic():
+        # A new code replaces any earlier one for the same purpose.
+        OneTimeCode.objects.filter(phone=phone, purpose=purpose, consumed_at__isnull=True).update(
+            consumed_at=now
+        )
+        OneTimeCode.objects.create(
+            phone=phone,
+            purpose=purpose,
+            code_digest=crypto.digest("phone_code", f"{phone}:{purpose}:{code}"),
+            expires_at=now + dt.timedelta(seconds=settings.SHIFA_CODE_SECONDS),
+        )
+    try:
+        send_sms(SmsMessage(to=phone, body=_code_message(code, purpose)))
+    except SmsError as exc:
+        from shifa.core.errors import ServiceUnavailable
+
+        raise ServiceUnavailable(
+            _("The text message could not be sent. Try again shortly."), code="sms_unavailable"
+        ) from exc
+
+
+def phone_code_check(*, phone: str, purpose: str, code: str, address: str | None = None) -> str:
+    """Spend the current code for ``phone``; returns the number in E.164. Wrong codes count against the code
+    (five tries) and against the lockout of the number and the client address."""
+    phone = normalize_phone(phone)
+    keys = _throttles(phone, address)
+    _refuse_if_locked(keys)
+    wrong = ValidationFailed(
+        errors=[FieldError("code", "invalid_code", _("This code is not correct or has expired."))]
+    )
+    now = timezones.now()
+    code = "".join(ch for ch in code if ch.isdigit())
+    with transaction.atomic():
+        record = (
+            OneTimeCode.objects.select_for_update()
+            .filter(phone=phone, purpose=purpose, consumed_at__isnull=True, expires_at__gt=now)
+            .order_by("-created_at")
+            .first()
+        )
+        matched = record is not None and crypto.digest_matches(
+            "phone_code", f"{phone}:{purpose}:{code}", record.code_digest
+        )
+        if record is not None and not matched:
+            record.attempts += 1
+            if record.attempts >= settings.SHIFA_CODE_ATTEMPTS:
+                record.consumed_at = now  # no more tries on this code: ask for a new one
+            record.save(update_fields=["attempts", "consumed_at", "updated_at"])
+        elif matched:
+            record.consumed_at = now
+            record.save(update_fields=["consumed_at", "updated_at"])
+    if not matched:
+        _record_failure(keys)
+        raise wrong
+    _record_success(phone)
+    return phone
+
+
+def phone_sign_in(request, *, phone: str, code: str, full_name: str = "", language: str = "ar") -> User:
+    """Sign in (or, for a new number, sign up as a patient) with a code texted to the phone."""
+    phone = phone_code_check(
+        phone=phone, purpose=CodePurpose.SIGN_IN, code=code, address=client_address(request)
+    )
+    user = User.objects.filter(phone=phone).first()
+    if user is not None:
+        if not user.is_active:
+            raise Forbidden(_("This account is disabled."), code="account_disabled")
+        if user.phone_verified_at is None:
+            User.objects.filter(pk=user.pk).update(phone_verified_at=timezones.now())
+        return user
+    if not full_name.strip():
+        # The code is spent; a new one is needed with the name. Say so before the first code is asked for.
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    "full_name", "required", _("New here? Enter your full name to create your account.")
+                )
+            ]
+        )
+    return patient_account_create(full_name=full_name, phone=phone, language=language, phone_verified=True)
+
+
+def phone_number_is_registered(phone: str) -> bool:
+    return User.objects.filter(phone=normalize_phone(phone)).exists()
+
+
+def patient_account_create(
+    *,
+    full_name: str,
+    email: str = "",
+    phone: str = "",
+    password: str | None = None,
+    language: str = "ar",
+    email_verified: bool = False,
+    phone_verified: bool = False,
+) -> User:
+    """A new patient: the account and the patient record, together or not at all."""
+    from shifa.records.actions import patient_create
+
+    if not full_name.strip():
+        raise ValidationFailed(errors=[FieldError("full_name", "required", _("Enter your full name."))])
+    with transaction.atomic():
+        user = user_create(
+            email=email,
+            full_name=full_name,
+            password=password,
+            phone=phone,
+            language=language,
+            email_verified=email_verified,
+            phone_verified=phone_verified,
+        )
+        patient_create(full_name=full_name, user=user, phone=user.phone)
+    return user
+
+
+def api_phone_sign_in(request, *, phone: str, code: str, full_name: str = "", name: str = "", language="ar"):
+    user = phone_sign_in(request, phone=phone, code=code, full_name=full_name, language=language)
+    return _signed_in(user, name=name)
+
+
+# --- Email sign-up and verification --------------------------------------------------------------------------
+
+EMAIL_SALT = "shifa.accounts.verify-email"
+
+
+def email_verification_key(user: User) -> str:
+    return signing.dumps({"u": str(user.external_id), "e": user.email}, salt=EMAIL_SALT, compress=True)
+
+
+def email_verification_send(*, user: User) -> None:
+    from django.urls import reverse
+
+    from shifa.integrations.mail import send_templated_mail
+
+    if not user.email or user.email_verified_at is not None:
+        return
+    link = settings.SHIFA_PUBLIC_URL + reverse("web:verify_email", args=[email_verification_key(user)])
+    send_templated_mail(
+        to=user.email,
+        language=user.language,
+        template="accounts/email/verify_email",
+        context={"user": user, "link": link, "days": settings.SHIFA_EMAIL_VERIFICATION_DAYS},
+    )
+
+
+def email_verification_resend(*, email: str, address: str | None = None) -> None:
+    """Send the confirmation link again; a few per address and per email, then a growing wait."""
+    keys = [(lockout.account_key(f"verify-email:{email}"), lockout.RESEND)]
+    if address:
+        keys.append((lockout.account_key(f"verify-email-from:{address}"), lockout.ADDRESS))
+    _refuse_if_locked(keys)
+    _record_failure(keys)
+    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+    if user is not None:
+        email_verification_send(user=user)
+
+
+def email_sign_up(
+    *, email: str, password: str, full_name: str, phone: str = "", language: str = "ar"
+) -> User:
+    """A patient signs up with an email and password; the account works once the emailed link is opened."""
+    if not email.strip():
+        raise ValidationFailed(errors=[FieldError("email", "required", _("Enter your email address."))])
+    if not password:
+        raise ValidationFailed(errors=[FieldError("password", "required", _("Choose a password."))])
+    user = patient_account_create(
+        full_name=full_name, email=email, password=password, phone=phone, language=language
+    )
+    email_verification_send(user=user)
+    return user
+
+
+def email_verify(*, key: str) -> User:
+    """Open the emailed link: the address is confirmed (for the address it was sent to, within its lifetime)."""
+    invalid = ValidationFailed(
+        errors=[FieldError("key", "invalid_key", _("This link is not valid or has expired."))]
+    )
+    try:
+        data = signing.loads(key, salt=EMAIL_SALT, max_age=settings.SHIFA_EMAIL_VERIFICATION_DAYS * 86400)
+        user = User.objects.filter(external_id=uuid.UUID(data["u"]), email=data["e"]).first()
+    except (signing.BadSignature, KeyError, ValueError, TypeError):
+        user = None
+    if user is None:
+        raise invalid
+    if user.email_verified_at is None:
+        user.email_verified_at = timezones.now()
+        user.save(update_fields=["email_verified_at", "updated_at"])
+    return user
+
+
+# --- Google and Apple ----------------------------------------------------------------------------------------
+
+
+def provider_sign_in(
+    *, provider: str, id_token: str, nonce: str | None = None, full_name: str = "", language: str = "ar"
+) -> User:
+    """Sign in with a Google or Apple ID token. A known identity signs its user in; a new one creates a patient
+    account — unless an account already uses the email: then the person must sign in to it and link the
+    provider there (two accounts are never merged silently)."""
+    identity = oidc.verify_id_token(provider, id_token, nonce=nonce)
+    linked = ExternalIdentity.objects.select_related("user").filter(
+        provider=provider, subject=identity.subject
+    )
+    record = linked.first()
+    if record is not None:
+        if not record.user.is_active:
+            raise Forbidden(_("This account is disabled."), code="account_disabled")
+        return record.user
+    if identity.email and User.objects.filter(email__iexact=identity.email).exists():
+        raise Conflict(
+            _(
+                "An account with this email already exists. Sign in to it, then link %(provider)s in your "
+                "account settings."
+            )
+            % {"provider": provider.title()},
+            code="link_required",
+        )
+    if not identity.email_verified:
+        raise ValidationFailed(
+            errors=[
+                FieldError(
+                    "id_token",
+                    "email_unverified",
+                    _("Your %(provider)s account has no confirmed email address.")
+                    % {"provider": provider.title()},
+                )
+            ]
+        )
+    name = full_name.strip() or identity.name or identity.email.split("@")[0]
+    with transaction.atomic():
+        user = patient_account_create(
+            full_name=name, email=identity.email, language=language, email_verified=True
+        )
+        ExternalIdentity.objects.create(
+            user=user, provider=provider, subject=identity.subject, email=identity.email
+        )
+    return user
+
+
+def api_provider_sign_in(
+    request, *, provider: str, id_token: str, nonce=None, full_name="", name="", language="ar"
+):
+    user = provider_sign_in(
+        provider=provider, id_token=id_token, nonce=nonce, full_name=full_name, language=language
+    )
+    return _signed_in(user, name=name)
+
+
+def identity_link(*, user: User, provider: str, id_token: str, nonce: str | None = None) -> ExternalIdentity:
+    """Link a Google or Apple account to the signed-in user (refused if it belongs to someone else)."""
+    identity = oidc.verify_id_token(provider, id_token, nonce=nonce)
+    with transaction.atomic():
+        existing = (
+            ExternalIdentity.objects.select_for_update()
+            .filter(provider=provider, subject=identity.subject)
+            .first()
+        )
+        if existing is not None:
+            if existing.user_id == user.pk:
+                return existing
+            raise Conflict(
+                _("This %(provider)s account is already linked to another Shifa account.")
+                % {"provider": provider.title()},
+                code="identity_taken",
+            )
+        return ExternalIdentity.objects.create(
+            user=user, provider=provider, subject=identity.subject, email=identity.email
+        )
+
+
+def identity_unlink(*, user: User, identity_id: uuid.UUID) -> None:
+    """Remove a linked identity, keeping at least one way to sign in."""
+    with transaction.atomic():
+        identity = (
+            ExternalIdentity.objects.select_for_update().filter(user=user, external_id=identity_id).first()
+        )
+        if identity is None:
+            from shifa.core.errors import NotFound
+
+            raise NotFound()
+        others = ExternalIdentity.objects.filter(user=user).exclude(pk=identity.pk).exists()
+        if not (others or user.has_usable_password() or user.phone_verified_at):
+            raise Conflict(
+                _("Keep at least one way to sign in: set a password or verify a phone number first."),
+                code="last_sign_in_method",
+            )
+        identity.delete()
+
+
+# --- Password reset ------------------------------------------------------------------------------------------
+
+
+def password_reset_request(*, email: str = "", phone: str = "", address: str | None = None) -> None:
+    """Send a reset link by email or a code by SMS. The answer never says whether an account exists."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from shifa.integrations.mail import send_templated_mail
+
+    if phone:
+        if phone_number_is_registered(phone):
+            phone_code_send(phone=phone, purpose=CodePurpose.RESET_PASSWORD, address=address)
+        return
+    if not email.strip():
+        raise ValidationFailed(
+            errors=[FieldError("email", "required", _("Enter your email address or phone number."))]
+        )
+    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+    if user is None:
+        return
+    uid = urlsafe_base64_encode(force_bytes(user.external_id.hex))
+    link = settings.SHIFA_PUBLIC_URL + reverse(
+        "web:password_reset_confirm", args=[uid, default_token_generator.make_token(user)]
+    )
+    send_templated_mail(
+        to=user.email,
+        language=user.language,
+        template="accounts/email/password_reset",
+        context={"user": user, "link": link, "minutes": settings.PASSWORD_RESET_TIMEOUT // 60},
+    )
+
+
+def _set_new_password(user: User, password: str) -> None:
+    _check_password_rules(password, user)
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password", "updated_at"])
+        token_families_revoke_all(user=user, reason="password_reset")
+    _record_success(user.email)
+
+
+def password_reset_by_link(*, uid: str, token: str, password: str) -> User:
+    """Set a new password from an emailed link; the link works once (it depends on the old password)."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.http import urlsafe_base64_decode
+
+    try:
+        user = User.objects.filter(
+            external_id=uuid.UUID(urlsafe_base64_decode(uid).decode()), is_active=True
+        ).first()
+    except (ValueError, TypeError):
+        user = None
+    if user is None or not default_token_generator.check_token(user, token):
+        raise ValidationFailed(
+            errors=[FieldError("token", "invalid_key", _("This link is not valid or has expired."))]
+        )
+    _set_new_password(user, password)
+    if user.email_verified_at is None:
+        User.objects.filter(pk=user.pk).update(email_verified_at=timezones.now())
+    return user
+
+
+def password_reset_by_code(request, *, phone: str, code: str, password: str) -> User:
+    phone = phone_code_check(
+        phone=phone, purpose=CodePurpose.RESET_PASSWORD, code=code, address=client_address(request)
+    )
+    user = User.objects.filter(phone=phone, is_active=True).first()
+    if user is None:
+        raise ValidationFailed(
+            errors=[FieldError("code", "invalid_code", _("This code is not correct or has expired."))]
+        )
+    _set_new_password(user, password)
+    return user

@@ -7,12 +7,12 @@ from channels.db import database_sync_to_async
 from django.contrib.auth.models import AnonymousUser
 from django.db import connections
 
-from .actions import token_authenticate
+from .actions import access_token_authenticate
 
 
 def _authenticate(token: str):
     try:
-        return token_authenticate(token)
+        return access_token_authenticate(token)
     finally:
         connections.close_all()
 
@@ -25,10 +25,11 @@ class BearerTokenAuthMiddleware:
         header = next((v for k, v in scope.get("headers", []) if k == b"authorization"), None)
         if header is not None:
             scheme, _, token = header.decode("latin-1").partition(" ")
-            user = (
+            found = (
                 await database_sync_to_async(_authenticate)(token.strip())
                 if scheme.lower() == "bearer"
                 else None
             )
-            scope = {**scope, "user": user or AnonymousUser()}
+            user, claims = found if found is not None else (AnonymousUser(), None)
+            scope = {**scope, "user": user, "shifa_mfa": bool(claims and claims.mfa)}
         return await self.inner(scope, receive, send)

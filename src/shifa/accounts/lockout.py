@@ -32,6 +32,10 @@ ACCOUNT = Policy(free=5, base=dt.timedelta(seconds=30), cap=dt.timedelta(hours=1
 ADDRESS = Policy(free=30, base=dt.timedelta(seconds=60), cap=dt.timedelta(hours=1))
 
 
+# Messages sent on request (confirmation links): three, then a growing wait.
+RESEND = Policy(free=3, base=dt.timedelta(seconds=60), cap=dt.timedelta(hours=1))
+
+
 def account_key(email: str) -> str:
     return "account:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
 

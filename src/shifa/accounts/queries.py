@@ -34,3 +34,28 @@ def me_get(*, actor: Actor) -> dict:
         "is_platform_admin": user.is_platform_admin,
         "clinics": clinics,
     }
+
+
+def identity_list(*, user) -> list:
+    from .models import ExternalIdentity
+
+    return list(ExternalIdentity.objects.filter(user=user).order_by("created_at"))
+
+
+def has_authenticator(user) -> bool:
+    from .models import TotpDevice
+
+    return TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+
+
+def is_staff(user) -> bool:
+    """Whether the user works in a clinic or runs the platform (and so must use a second factor)."""
+    from shifa.access import catalog
+
+    return bool(set(user_roles(user)) & {*catalog.STAFF_ROLES, catalog.PLATFORM_ADMIN})
+
+
+def email_in_use(email: str) -> bool:
+    from .models import User
+
+    return User.objects.filter(email__iexact=email.strip()).exists()

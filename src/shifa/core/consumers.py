@@ -10,12 +10,22 @@ from shifa.access.policies import Actor, authorize
 from shifa.core.errors import Problem
 
 
-def _authorize_in_thread(user, method: str, path: str, params: dict) -> Actor:
+def _authorize_in_thread(user, method: str, path: str, params: dict, mfa: bool) -> Actor:
     """Authorize from a worker thread and hand its database connection back (a WebSocket lives long)."""
     try:
-        return authorize(user, method, path, params)
+        return authorize(user, method, path, params, mfa=mfa)
     finally:
         connections.close_all()
+
+
+def _second_factor_passed(scope) -> bool:
+    """From the bearer token's claims (native apps) or the session (our pages)."""
+    if "shifa_mfa" in scope:
+        return bool(scope["shifa_mfa"])
+    from shifa.accounts.actions import SESSION_MFA_PASSED
+
+    session = scope.get("session")
+    return bool(session is not None and session.get(SESSION_MFA_PASSED))
 
 
 class ShifaConsumer(AsyncJsonWebsocketConsumer):
@@ -36,9 +46,10 @@ class ShifaConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         user = user if user is not None and getattr(user, "is_authenticated", False) else None
         kwargs = self.scope.get("url_route", {}).get("kwargs", {})
+        mfa = await database_sync_to_async(_second_factor_passed)(self.scope)
         try:
             self.actor = await database_sync_to_async(_authorize_in_thread)(
-                user, "WS", self.route_key, kwargs
+                user, "WS", self.route_key, kwargs, mfa
             )
         except Problem as problem:
             await self.close(code=4000 + problem.status)

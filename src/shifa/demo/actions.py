@@ -10,14 +10,15 @@ from django.db import transaction
 
 from shifa.access import catalog
 from shifa.accounts.actions import user_create
-from shifa.accounts.models import User
+from shifa.accounts.models import TotpDevice, User
 from shifa.audit.context import audit_context
+from shifa.core import crypto, timezones
 from shifa.records.actions import patient_create
 from shifa.records.models import Patient
 from shifa.tenancy.actions import clinic_create, institution_create, membership_grant
 from shifa.tenancy.models import Clinic, ClinicStatus, Institution
 
-DEMO_PASSWORD = "shifa-demo-2026"
+from .constants import DEMO_PASSWORD, DEMO_TOTP_SECRET
 
 STAFF = [
     # email, name, role, clinic slugs
@@ -40,14 +41,25 @@ PLATFORM_ADMIN = ("admin@demo.shifa.jo", "Platform Admin")
 
 def _user(email: str, name: str, **extra) -> User:
     existing = User.objects.filter(email=email).first()
-    return existing or user_create(email=email, full_name=name, password=DEMO_PASSWORD, **extra)
+    return existing or user_create(
+        email=email, full_name=name, password=DEMO_PASSWORD, email_verified=True, **extra
+    )
+
+
+def _with_authenticator(user: User) -> User:
+    """Staff must use a second factor; demo staff share one published secret."""
+    if not TotpDevice.objects.filter(user=user).exists():
+        TotpDevice.objects.create(
+            user=user, secret_encrypted=crypto.encrypt(DEMO_TOTP_SECRET), confirmed_at=timezones.now()
+        )
+    return user
 
 
 def load_demo() -> dict[str, int]:
     """Create the demo cast if missing; return how many of each there are."""
     with audit_context(source="demo"), transaction.atomic():
-        _user(*PLATFORM_ADMIN, is_platform_admin=True, language="en")
-        general = _user(STAFF[0][0], STAFF[0][1])
+        _with_authenticator(_user(*PLATFORM_ADMIN, is_platform_admin=True, language="en"))
+        general = _with_authenticator(_user(STAFF[0][0], STAFF[0][1]))
         institution = Institution.objects.filter(owner=general).first() or institution_create(
             owner=general, name_en="Shifa Demo Medical Group", name_ar="مجموعة شفاء الطبية التجريبية"
         )
@@ -65,11 +77,11 @@ def load_demo() -> dict[str, int]:
                 status=ClinicStatus.ACTIVE,
             )
         for email, name, role, slugs in STAFF[1:]:
-            user = _user(email, name)
+            user = _with_authenticator(_user(email, name))
             for slug in slugs:
                 membership_grant(clinic=clinics[slug], user=user, role_code=role)
         for email, name, name_ar, born, sex, phone in PATIENTS:
-            user = _user(email, name, phone=phone)
+            user = _user(email, name, phone=phone, phone_verified=True)
             if not Patient.objects.filter(user=user).exists():
                 patient_create(
                     user=user, full_name=name, full_name_ar=name_ar, date_of_birth=born, sex=sex, phone=phone

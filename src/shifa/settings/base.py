@@ -213,6 +213,50 @@ TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM = os.environ.get("TWILIO_FROM", "")
 TWILIO_BASE_URL = os.environ.get("TWILIO_BASE_URL", "https://api.twilio.com")
 
+# Email: SMTP when EMAIL_HOST is set, otherwise messages are written as files to the outbox (offline default).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_TIMEOUT = 10
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = DATA_DIR / "outbox" / "email"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Shifa <no-reply@shifa.jo>")
+# Links in messages (verification, invitations, password reset) point here.
+SHIFA_PUBLIC_URL = os.environ.get("SHIFA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# Identity (docs/decisions/0009-identity.md).
+SHIFA_JWT_KEY = os.environ.get("JWT_SIGNING_KEY") or secrets.load_or_create(
+    DATA_DIR, "jwt_signing_key", secrets.new_secret_key
+)
+SHIFA_ACCESS_TOKEN_SECONDS = 5 * 60
+SHIFA_REFRESH_TOKEN_DAYS = 30
+SHIFA_CODE_SECONDS = 5 * 60
+SHIFA_CODE_ATTEMPTS = 5
+SHIFA_CODE_RESEND_SECONDS = 60
+SHIFA_CODES_PER_HOUR = 5
+SHIFA_INVITATION_DAYS = 7
+SHIFA_EMAIL_VERIFICATION_DAYS = 3
+PASSWORD_RESET_TIMEOUT = 60 * 60
+# OpenID Connect providers whose ID tokens sign people in. The audiences are the app's client ids (web and
+# native); a provider without one is switched off.
+SHIFA_OIDC_PROVIDERS = {
+    "google": {
+        "issuers": ["https://accounts.google.com", "accounts.google.com"],
+        "jwks_url": os.environ.get("GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs"),
+        "audiences": [a for a in os.environ.get("GOOGLE_CLIENT_IDS", "").split(",") if a],
+    },
+    "apple": {
+        "issuers": ["https://appleid.apple.com"],
+        "jwks_url": os.environ.get("APPLE_JWKS_URL", "https://appleid.apple.com/auth/keys"),
+        "audiences": [a for a in os.environ.get("APPLE_CLIENT_IDS", "").split(",") if a],
+    },
+}
+
 PROCRASTINATE_ON_APP_READY = "shifa.core.jobs.on_app_ready"
 SHIFA_RUN_WORKER = env_bool("SHIFA_RUN_WORKER", True)
 

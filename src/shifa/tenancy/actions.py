@@ -9,7 +9,7 @@ from shifa.access.models import Role
 from shifa.core.errors import Conflict, FieldError, ValidationFailed
 from shifa.core.timezones import is_valid_zone
 
-from .models import Clinic, ClinicStatus, Institution, Membership
+from .models import Clinic, ClinicStatus, Institution, Invitation, Membership
 
 
 def institution_create(*, owner, name_en: str, name_ar: str) -> Institution:
@@ -59,3 +59,153 @@ def membership_grant(*, clinic: Clinic, user, role_code: str) -> Membership:
             membership.is_active = True
             membership.save(update_fields=["is_active", "updated_at"])
     return membership
+
+
+INVITATION_PURPOSE = "invitation"
+
+
+def invitation_create(*, actor, email: str, role_code: str) -> tuple[Invitation, str]:
+    """Invite someone by email to the acting clinic with a staff role ranked below the inviter's own. The
+    emailed link holds a secret (only its digest is kept); a newer invitation to the same email and clinic
+    replaces an open one."""
+    import datetime as dt
+    import secrets
+
+    from django.conf import settings
+    from django.core.exceptions import ValidationError as DjangoValidationError
+    from django.core.validators import validate_email
+
+    from shifa.access import catalog
+    from shifa.core import crypto, timezones
+
+    clinic = actor.require_clinic()
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise ValidationFailed(
+            errors=[FieldError("email", "invalid_email", _("Enter a valid email address."))]
+        ) from None
+    role = Role.objects.filter(code=role_code, kind="staff").first()
+    if role is None or role.code == catalog.GENERAL_ADMIN:
+        raise ValidationFailed(errors=[FieldError("role", "invalid_choice", _("Choose a staff role."))])
+    if catalog.ROLE_RANK.get(role.code, 0) >= catalog.rank(actor.roles):
+        raise ValidationFailed(
+            errors=[
+                FieldError("role", "role_too_high", _("You can only invite people to roles below your own."))
+            ]
+        )
+    if (
+        Membership.objects.for_clinic(clinic)
+        .filter(user__email__iexact=email, role=role, is_active=True)
+        .exists()
+    ):
+        raise Conflict(_("This person already has this role in the clinic."), code="already_member")
+    token = secrets.token_urlsafe(32)
+    now = timezones.now()
+    with transaction.atomic():
+        Invitation.objects.for_clinic(clinic).filter(
+            email=email, accepted_at__isnull=True, revoked_at__isnull=True
+        ).update(revoked_at=now)
+        invitation = Invitation.objects.for_clinic(clinic).create(
+            clinic=clinic,
+            email=email,
+            role=role,
+            token_digest=crypto.digest(INVITATION_PURPOSE, token),
+            expires_at=now + dt.timedelta(days=settings.SHIFA_INVITATION_DAYS),
+            invited_by=actor.user,
+        )
+    return invitation, token
+
+
+def invitation_send(*, invitation: Invitation, token: str, language: str) -> None:
+    from django.conf import settings
+    from django.urls import reverse
+
+    from shifa.integrations.mail import send_templated_mail
+
+    link = settings.SHIFA_PUBLIC_URL + reverse("web:invitation", args=[token])
+    send_templated_mail(
+        to=invitation.email,
+        language=language,
+        template="tenancy/email/invitation",
+        context={
+            "clinic": invitation.clinic.display_name(language),
+            "role": invitation.role,
+            "inviter": invitation.invited_by.full_name,
+            "link": link,
+            "expires_at": invitation.expires_at,
+        },
+    )
+
+
+def invitation_invite(*, actor, email: str, role_code: str) -> Invitation:
+    """Create the invitation and email its link (in the inviter's language)."""
+    invitation, token = invitation_create(actor=actor, email=email, role_code=role_code)
+    invitation_send(invitation=invitation, token=token, language=actor.user.language)
+    return invitation
+
+
+def invitation_revoke(*, actor, invitation_id) -> None:
+    from shifa.core import timezones
+    from shifa.core.errors import NotFound
+
+    updated = (
+        Invitation.objects.for_clinic(actor.require_clinic())
+        .filter(external_id=invitation_id, accepted_at__isnull=True, revoked_at__isnull=True)
+        .update(revoked_at=timezones.now())
+    )
+    if not updated:
+        raise NotFound()
+
+
+def invitation_accept(
+    *, token: str, user=None, full_name: str = "", password: str = "", language: str = "ar"
+):
+    """Accept an invitation: the signed-in user whose email it names, or a new account for that email. The
+    invitation works once and only before it expires; accepting confirms the email."""
+    from shifa.accounts.actions import user_create
+    from shifa.accounts.models import User
+    from shifa.core import timezones
+
+    from .queries import invitation_by_token
+
+    with transaction.atomic():
+        invitation = invitation_by_token(token, for_update=True)
+        existing = User.objects.filter(email__iexact=invitation.email).first()
+        if user is not None:
+            if user.email.lower() != invitation.email:
+                raise Conflict(
+                    _("This invitation was sent to %(email)s. Sign in with that account to accept it.")
+                    % {"email": invitation.email},
+                    code="invitation_other_account",
+                )
+            account = user
+        elif existing is not None:
+            raise Conflict(
+                _("An account with this email exists. Sign in to accept the invitation."),
+                code="sign_in_to_accept",
+            )
+        else:
+            missing = []
+            if not full_name.strip():
+                missing.append(FieldError("full_name", "required", _("Enter your full name.")))
+            if not password:
+                missing.append(FieldError("password", "required", _("Choose a password.")))
+            if missing:
+                raise ValidationFailed(errors=missing)
+            account = user_create(
+                email=invitation.email,
+                full_name=full_name,
+                password=password,
+                language=language,
+                email_verified=True,
+            )
+        now = timezones.now()
+        if account.email_verified_at is None:
+            User.objects.filter(pk=account.pk).update(email_verified_at=now)
+        membership_grant(clinic=invitation.clinic, user=account, role_code=invitation.role.code)
+        invitation.accepted_at = now
+        invitation.accepted_by = account
+        invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
+    return invitation, account

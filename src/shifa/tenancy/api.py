@@ -2,16 +2,26 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field as F
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from shifa.access.declare import operation
-from shifa.core.schemas import ERRORS
+from shifa.core.schemas import ERRORS, ProblemOut
 
-from . import queries
+from . import actions, queries
 from .models import ClinicStatus
-from .schemas import ClinicOut, ClinicPage, MembershipOut, MembershipPage
+from .schemas import (
+    ClinicOut,
+    ClinicPage,
+    InvitationAcceptIn,
+    InvitationAcceptOut,
+    InvitationIn,
+    InvitationOut,
+    InvitationPage,
+    MembershipOut,
+    MembershipPage,
+)
 
 router = Router(tags=["clinics"])
 
@@ -77,3 +87,62 @@ def list_platform_clinics(request: HttpRequest, filters: Query[ClinicFilter]):
         actor=request.actor, status=filters.status, cursor=filters.cursor, limit=filters.limit
     )
     return {"items": [ClinicOut.from_model(c) for c in page.items], "next_cursor": page.next_cursor}
+
+
+@router.get(
+    "/clinics/{clinic_id}/invitations",
+    response={200: InvitationPage, **ERRORS},
+    operation_id="tenancy_list_invitations",
+    summary="Invitations sent by the clinic, newest first",
+    **operation("tenancy.manage_invitations"),
+)
+def list_invitations(request: HttpRequest, clinic_id: uuid.UUID, filters: Query[PageParams]):
+    page = queries.invitation_list(actor=request.actor, cursor=filters.cursor, limit=filters.limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.post(
+    "/clinics/{clinic_id}/invitations",
+    response={201: InvitationOut, **ERRORS, 409: ProblemOut, 503: ProblemOut},
+    operation_id="tenancy_create_invitation",
+    summary="Invite someone by email to the clinic with a staff role (the link expires and works once)",
+    **operation("tenancy.manage_invitations"),
+)
+def create_invitation(request: HttpRequest, clinic_id: uuid.UUID, payload: InvitationIn):
+    return Status(
+        201, actions.invitation_invite(actor=request.actor, email=payload.email, role_code=payload.role)
+    )
+
+
+@router.delete(
+    "/clinics/{clinic_id}/invitations/{invitation_id}",
+    response={204: None, **ERRORS},
+    operation_id="tenancy_revoke_invitation",
+    summary="Withdraw an invitation that has not been accepted",
+    **operation("tenancy.manage_invitations"),
+)
+def revoke_invitation(request: HttpRequest, clinic_id: uuid.UUID, invitation_id: uuid.UUID):
+    actions.invitation_revoke(actor=request.actor, invitation_id=invitation_id)
+    return HttpResponse(status=204)
+
+
+@router.post(
+    "/invitations/accept",
+    response={200: InvitationAcceptOut, **ERRORS, 409: ProblemOut},
+    operation_id="tenancy_accept_invitation",
+    summary="Accept an invitation as the signed-in user, or create the invited account",
+    **operation(public=True, auth=None),
+)
+def accept_invitation(request: HttpRequest, payload: InvitationAcceptIn):
+    invitation, account = actions.invitation_accept(
+        token=payload.token,
+        user=request.actor.user,
+        full_name=payload.full_name,
+        password=payload.password,
+        language=payload.language,
+    )
+    return {
+        "clinic": ClinicOut.from_model(invitation.clinic),
+        "role": invitation.role.code,
+        "needs_authenticator": not account.has_mfa,
+    }

@@ -115,3 +115,30 @@ class Membership(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["clinic", "user", "role"], name="tenancy_membership_unique_role"),
         ]
+
+
+class Invitation(TenantModel):
+    """A clinic admin's invitation for someone to join the clinic with a role. The link carries a secret of
+    which only the keyed digest is stored; it expires and works once."""
+
+    email = models.EmailField(_("email"), max_length=254)
+    role = models.ForeignKey("access.Role", on_delete=models.PROTECT, related_name="+")
+    token_digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("invited by")
+    )
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("accepted by"),
+    )
+    revoked_at = models.DateTimeField(_("withdrawn at"), null=True, blank=True)
+
+    class Meta(TenantModel.Meta):
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")

@@ -63,3 +63,38 @@ def clinics_of_user(user) -> QuerySet[Clinic]:
 def roles_in(user, clinic: Clinic) -> frozenset[str]:
     """The roles ``user`` holds in ``clinic`` (for the clinic picker)."""
     return clinic_roles(user, clinic)
+
+
+def invitation_by_token(token: str, *, for_update: bool = False):
+    """The open invitation behind an emailed link; 404 when unknown, 410-like 409s when spent or expired."""
+    from django.utils.translation import gettext as _
+
+    from shifa.core import crypto, timezones
+    from shifa.core.errors import Conflict, NotFound
+
+    from .models import Invitation
+
+    qs = Invitation.unscoped.select_related("clinic", "clinic__institution", "role", "invited_by")
+    if for_update:
+        qs = qs.select_for_update(of=("self",))
+    invitation = qs.filter(token_digest=crypto.digest("invitation", token)).first()
+    if invitation is None or invitation.revoked_at is not None:
+        raise NotFound(
+            _("This invitation is not valid. Ask the clinic for a new one."), code="invitation_invalid"
+        )
+    if invitation.accepted_at is not None:
+        raise Conflict(_("This invitation was already used."), code="invitation_used")
+    if invitation.expires_at <= timezones.now():
+        raise Conflict(
+            _("This invitation has expired. Ask the clinic for a new one."), code="invitation_expired"
+        )
+    return invitation
+
+
+def invitation_list(*, actor, cursor: str | None = None, limit: int = 50):
+    from shifa.core.pagination import paginate
+
+    from .models import Invitation
+
+    qs = Invitation.objects.for_clinic(actor.require_clinic()).select_related("role", "invited_by")
+    return paginate(qs, cursor=cursor, limit=limit, newest_first=True)

@@ -52,3 +52,36 @@ class MembershipPage(Schema):
 class ClinicPage(Schema):
     items: list[ClinicOut]
     next_cursor: str | None
+
+
+class InvitationIn(Schema):
+    email: str = Field(..., min_length=3, max_length=254)
+    role: str = Field(..., min_length=1, max_length=40)
+
+
+class InvitationOut(Schema):
+    id: uuid.UUID = Field(..., alias="external_id")
+    email: str
+    role: str = Field(..., alias="role.code")
+    expires_at: dt.datetime
+    accepted_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+class InvitationPage(Schema):
+    items: list[InvitationOut]
+    next_cursor: str | None
+
+
+class InvitationAcceptIn(Schema):
+    token: str = Field(..., min_length=10, max_length=200)
+    full_name: str = Field("", max_length=200, description="For a new account")
+    password: str = Field("", max_length=256, description="For a new account")
+    language: str = Field("ar", pattern="^(ar|en)$")
+
+
+class InvitationAcceptOut(Schema):
+    clinic: ClinicOut
+    role: str
+    needs_authenticator: bool

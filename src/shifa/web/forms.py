@@ -14,3 +14,103 @@ class SignInForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+
+def _text(label, *, max_length=200, required=True, autocomplete="", help_text="", **attrs):
+    widget_attrs = {"autocomplete": autocomplete} if autocomplete else {}
+    widget_attrs |= attrs
+    return forms.CharField(
+        label=label,
+        max_length=max_length,
+        required=required,
+        help_text=help_text,
+        widget=forms.TextInput(attrs=widget_attrs),
+    )
+
+
+def _password(label, autocomplete="new-password"):
+    return forms.CharField(
+        label=label,
+        max_length=256,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": autocomplete}),
+    )
+
+
+def _code(label, *, max_length=12):
+    return _text(
+        label,
+        max_length=max_length,
+        autocomplete="one-time-code",
+        inputmode="numeric",
+        autofocus=True,
+        dir="ltr",
+    )
+
+
+class PhoneForm(forms.Form):
+    phone = _text(
+        _("Phone number"),
+        max_length=32,
+        autocomplete="tel",
+        help_text=_("For example 079 123 4567"),
+        inputmode="tel",
+        dir="ltr",
+        autofocus=True,
+    )
+
+
+class PhoneCodeForm(forms.Form):
+    code = _code(_("The six-digit code"))
+    full_name = _text(
+        _("Full name"),
+        required=False,
+        autocomplete="name",
+        help_text=_("New to Shifa? Enter your name and your account is created."),
+    )
+
+
+class SignUpForm(forms.Form):
+    full_name = _text(_("Full name"), autocomplete="name")
+    email = forms.EmailField(
+        label=_("Email"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    phone = _text(_("Phone number (optional)"), max_length=32, required=False, autocomplete="tel", dir="ltr")
+    password = _password(_("Password"))
+
+
+class MfaForm(forms.Form):
+    code = _code(_("Authenticator code or recovery code"), max_length=20)
+
+
+class EnrolForm(forms.Form):
+    code = _code(_("The six-digit code from the app"))
+
+
+class PasswordResetRequestForm(forms.Form):
+    identifier = _text(
+        _("Email or phone number"), max_length=254, autocomplete="username", autofocus=True, dir="ltr"
+    )
+
+
+class NewPasswordForm(forms.Form):
+    password = _password(_("New password"))
+
+
+class PasswordResetCodeForm(forms.Form):
+    code = _code(_("The six-digit code"))
+    password = _password(_("New password"))
+
+
+class InvitationAcceptForm(forms.Form):
+    full_name = _text(_("Full name"), autocomplete="name")
+    password = _password(_("Password"))
+
+
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label=_("Email"), max_length=254)
+    role = forms.ChoiceField(label=_("Role"))
+
+    def __init__(self, *args, roles: list[tuple[str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["role"].choices = roles

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import account_views, views
 
 app_name = "web"
 
@@ -9,11 +9,26 @@ urlpatterns = [
     path("welcome", views.landing, name="landing"),
     path("accounts/sign-in", views.sign_in, name="sign_in"),
     path("accounts/sign-out", views.sign_out, name="sign_out"),
+    path("accounts/two-factor", account_views.two_factor, name="two_factor"),
+    path("accounts/phone", account_views.phone_sign_in, name="phone_sign_in"),
+    path("accounts/phone/code", account_views.phone_code, name="phone_code"),
+    path("accounts/sign-up", account_views.sign_up, name="sign_up"),
+    path("accounts/verify-email/<str:key>", account_views.verify_email, name="verify_email"),
+    path("accounts/password-reset", account_views.password_reset, name="password_reset"),
+    path("accounts/password-reset/code", account_views.password_reset_code, name="password_reset_code"),
+    path(
+        "accounts/password-reset/<str:uid>/<str:token>",
+        account_views.password_reset_confirm,
+        name="password_reset_confirm",
+    ),
+    path("accounts/security", account_views.security, name="security"),
+    path("accounts/invitations/<str:token>", account_views.invitation, name="invitation"),
     path("i18n/language", views.set_language, name="set_language"),
     path("manifest.webmanifest", views.manifest, name="manifest"),
     path("app", views.patient_home, name="patient_home"),
     path("clinic", views.clinic_picker, name="clinic_picker"),
     path("clinic/<uuid:clinic_id>", views.clinic_home, name="clinic_home"),
     path("clinic/<uuid:clinic_id>/staff", views.clinic_staff, name="clinic_staff"),
+    path("clinic/<uuid:clinic_id>/invitations", views.clinic_invitations, name="clinic_invitations"),
     path("platform", views.platform_home, name="platform_home"),
 ]

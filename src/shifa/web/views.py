@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -18,6 +17,7 @@ from shifa.access import catalog
 from shifa.access.declare import page, public_page
 from shifa.access.policies import has_permission
 from shifa.accounts.actions import session_sign_in, session_sign_out, user_set_language
+from shifa.core import timezones
 from shifa.core.errors import Problem
 from shifa.records.queries import patient_for_user
 from shifa.tenancy import queries as tenancy_queries
@@ -25,7 +25,7 @@ from shifa.tenancy import queries as tenancy_queries
 from .forms import SignInForm
 
 
-def _home_for(user) -> str:
+def home_for(user) -> str:
     if user.is_platform_admin:
         return reverse("web:platform_home")
     if tenancy_queries.clinics_of_user(user).exists():
@@ -38,7 +38,7 @@ def _home_for(user) -> str:
 @public_page()
 def home(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        return redirect(_home_for(request.user))
+        return redirect(home_for(request.user))
     return render(request, "web/landing.html")
 
 
@@ -50,30 +50,32 @@ def landing(request: HttpRequest) -> HttpResponse:
 @public_page(methods=("GET", "POST"))
 @require_http_methods(["GET", "POST"])
 def sign_in(request: HttpRequest) -> HttpResponse:
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        next_url = ""
+    from .account_views import after_sign_in, form_page, show_problem, sign_in_links
+
     form = SignInForm(request.POST or None)
-    status = 200
-    retry_after = None
+    status, problem = 200, None
     if request.method == "POST":
         status = 400
         if form.is_valid():
             try:
-                user = session_sign_in(
+                signed_in = session_sign_in(
                     request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
                 )
-            except Problem as problem:  # wrong credentials, or locked out for a while
-                form.add_error(None, problem.detail)
-                status = 429 if problem.status == 429 else 400
-                retry_after = problem.headers.get("Retry-After")
+            except Problem as exc:  # wrong credentials, unconfirmed email, or locked out for a while
+                problem = exc
+                status = show_problem(form, exc)
             else:
-                return HttpResponseRedirect(next_url or _home_for(user))
-    response = render(request, "web/sign_in.html", {"form": form, "next": next_url}, status=status)
-    if retry_after:
-        response["Retry-After"] = retry_after
+                return after_sign_in(request, signed_in)
+    response = form_page(
+        request,
+        form,
+        title=_("Sign in to Shifa"),
+        submit=_("Sign in"),
+        links=sign_in_links(request),
+        status=status,
+    )
+    if problem is not None and problem.headers.get("Retry-After"):
+        response["Retry-After"] = problem.headers["Retry-After"]
     return response
 
 
@@ -148,6 +150,7 @@ def _clinic_context(request: HttpRequest, nav: str) -> dict:
         "clinic_name": clinic.display_name(get_language()),
         "role_names": _role_names(actor.roles),
         "can_view_members": has_permission(actor.roles, "tenancy.view_members", clinic),
+        "can_invite": has_permission(actor.roles, "tenancy.manage_invitations", clinic),
         "nav": nav,
         "shell_title": _("Clinic console"),
     }
@@ -191,4 +194,42 @@ def platform_home(request: HttpRequest) -> HttpResponse:
             "nav": "clinics",
             "shell_title": _("Platform console"),
         },
+    )
+
+
+@page("tenancy.manage_invitations", methods=("GET", "POST"))
+@require_http_methods(["GET", "POST"])
+def clinic_invitations(request: HttpRequest, clinic_id) -> HttpResponse:
+    from shifa.tenancy import actions as tenancy_actions
+
+    from .account_views import show_problem
+    from .forms import InvitationForm
+
+    actor = request.actor
+    allowed = [
+        (code, name)
+        for code, name in zip(catalog.STAFF_ROLES, _role_names(set(catalog.STAFF_ROLES)), strict=True)
+        if code != catalog.GENERAL_ADMIN and catalog.ROLE_RANK.get(code, 0) < catalog.rank(actor.roles)
+    ]
+    form = InvitationForm(request.POST or None, roles=allowed)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                invitation = tenancy_actions.invitation_invite(
+                    actor=actor, email=form.cleaned_data["email"], role_code=form.cleaned_data["role"]
+                )
+            except Problem as exc:
+                status = show_problem(form, exc)
+            else:
+                messages.success(request, _("Invitation sent to %(email)s.") % {"email": invitation.email})
+                return redirect("web:clinic_invitations", clinic_id=clinic_id)
+    invitations = tenancy_queries.invitation_list(actor=actor, limit=100).items
+    rows = [{"invitation": i, "role_name": _role_names({i.role.code})[0]} for i in invitations]
+    return render(
+        request,
+        "web/clinic/invitations.html",
+        {**_clinic_context(request, "invitations"), "form": form, "rows": rows, "now": timezones.now()},
+        status=status,
     )
