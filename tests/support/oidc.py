@@ -50,10 +50,16 @@ class KeyServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def providers(self) -> dict:
-        return {
-            "google": {"issuers": [GOOGLE_ISSUER], "jwks_url": self.url, "audiences": [GOOGLE_CLIENT_ID]},
-            "apple": {"issuers": [APPLE_ISSUER], "jwks_url": self.url, "audiences": [APPLE_CLIENT_ID]},
-        }
+        from django.conf import settings
+
+        providers = {}
+        for name, issuer, audience in [
+            ("google", GOOGLE_ISSUER, GOOGLE_CLIENT_ID),
+            ("apple", APPLE_ISSUER, APPLE_CLIENT_ID),
+        ]:
+            real = settings.SHIFA_OIDC_PROVIDERS[name]
+            providers[name] = real | {"issuers": [issuer], "jwks_url": self.url, "audiences": [audience]}
+        return providers
 
     def id_token(
         self,

@@ -24,6 +24,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/accounts/password-reset/code"),
         ("GET", "/accounts/password-reset/{uid}/{token}"),
         ("POST", "/accounts/password-reset/{uid}/{token}"),
+        ("GET", "/accounts/providers/{provider}"),
+        ("POST", "/accounts/providers/{provider}/callback"),
         ("GET", "/accounts/invitations/{token}"),
         ("POST", "/accounts/invitations/{token}"),
         ("POST", "/i18n/language"),

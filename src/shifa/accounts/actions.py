@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
+from collections.abc import Callable
 
 import phonenumbers
 from django.conf import settings
@@ -498,10 +499,10 @@ def _code_message(code: str, purpose: str) -> str:
     return text % {"code": code, "minutes": minutes}
 
 
-def phone_code_send(*, phone: str, purpose: str, address: str | None = None) -> None:
+def phone_code_send(*, phone: str, purpose: str, address: str | None = None, deliver: bool = True) -> None:
     """Text a new six-digit code to ``phone``. Throttled per number: one per minute and a few per hour; the
     answer is the same whether or not an account uses the number."""
-    from shifa.integrations.sms import SmsError, SmsMessage, send_sms
+    from shifa.integrations.sms import SmsError, send_sms
 
     phone = normalize_phone(phone)
     if not phone:
@@ -538,8 +539,10 @@ def phone_code_send(*, phone: str, purpose: str, address: str | None = None) -> 
             code_digest=crypto.digest("phone_code", f"{phone}:{purpose}:{code}"),
             expires_at=now + dt.timedelta(seconds=settings.SHIFA_CODE_SECONDS),
         )
+    if not deliver:
+        return
     try:
-        send_sms(SmsMessage(to=phone, body=_code_message(code, purpose)))
+        send_sms(phone, _code_message(code, purpose))
     except SmsError as exc:
         from shifa.core.errors import ServiceUnavailable
 
@@ -548,9 +551,17 @@ def phone_code_send(*, phone: str, purpose: str, address: str | None = None) -> 
         ) from exc
 
 
-def phone_code_check(*, phone: str, purpose: str, code: str, address: str | None = None) -> str:
+def phone_code_check(
+    *,
+    phone: str,
+    purpose: str,
+    code: str,
+    address: str | None = None,
+    before_spending: Callable[[str], None] | None = None,
+) -> str:
     """Spend the current code for ``phone``; returns the number in E.164. Wrong codes count against the code
-    (five tries) and against the lockout of the number and the client address."""
+    (five tries) and against the lockout of the number and the client address. ``before_spending`` runs once
+    the code is known to be right; if it raises (say, a missing name), the code stays usable."""
     phone = normalize_phone(phone)
     keys = _throttles(phone, address)
     _refuse_if_locked(keys)
@@ -575,6 +586,8 @@ def phone_code_check(*, phone: str, purpose: str, code: str, address: str | None
                 record.consumed_at = now  # no more tries on this code: ask for a new one
             record.save(update_fields=["attempts", "consumed_at", "updated_at"])
         elif matched:
+            if before_spending is not None:
+                before_spending(phone)
             record.consumed_at = now
             record.save(update_fields=["consumed_at", "updated_at"])
     if not matched:
@@ -585,31 +598,48 @@ def phone_code_check(*, phone: str, purpose: str, code: str, address: str | None
 
 
 def phone_sign_in(request, *, phone: str, code: str, full_name: str = "", language: str = "ar") -> User:
-    """Sign in (or, for a new number, sign up as a patient) with a code texted to the phone."""
+    """Sign in with a code texted to the phone; a number no account has proved is a sign-up as a patient.
+
+    A number an account holds without having proved it (typed at email sign-up) gives no access to that
+    account: the person who proves the number gets their own account and the number moves to it."""
+
+    def name_for_a_new_account(number: str) -> None:
+        if (
+            not full_name.strip()
+            and not User.objects.filter(phone=number, phone_verified_at__isnull=False).exists()
+        ):
+            raise ValidationFailed(
+                errors=[
+                    FieldError(
+                        "full_name", "required", _("New here? Enter your full name to create your account.")
+                    )
+                ]
+            )
+
     phone = phone_code_check(
-        phone=phone, purpose=CodePurpose.SIGN_IN, code=code, address=client_address(request)
+        phone=phone,
+        purpose=CodePurpose.SIGN_IN,
+        code=code,
+        address=client_address(request),
+        before_spending=name_for_a_new_account,
     )
     user = User.objects.filter(phone=phone).first()
-    if user is not None:
+    if user is not None and user.phone_verified_at is not None:
         if not user.is_active:
             raise Forbidden(_("This account is disabled."), code="account_disabled")
-        if user.phone_verified_at is None:
-            User.objects.filter(pk=user.pk).update(phone_verified_at=timezones.now())
         return user
-    if not full_name.strip():
-        # The code is spent; a new one is needed with the name. Say so before the first code is asked for.
-        raise ValidationFailed(
-            errors=[
-                FieldError(
-                    "full_name", "required", _("New here? Enter your full name to create your account.")
-                )
-            ]
+    with transaction.atomic():
+        if user is not None:
+            user.phone = ""
+            user.save(update_fields=["phone", "updated_at"])
+        return patient_account_create(
+            full_name=full_name, phone=phone, language=language, phone_verified=True
         )
-    return patient_account_create(full_name=full_name, phone=phone, language=language, phone_verified=True)
 
 
 def phone_number_is_registered(phone: str) -> bool:
-    return User.objects.filter(phone=normalize_phone(phone)).exists()
+    """Whether an account has proved this number (only such a number may reset a password)."""
+    return User.objects.filter(phone=normalize_phone(phone), phone_verified_at__isnull=False).exists()
 
 
 def patient_account_create(
@@ -671,13 +701,19 @@ def email_verification_send(*, user: User) -> None:
     )
 
 
-def email_verification_resend(*, email: str, address: str | None = None) -> None:
-    """Send the confirmation link again; a few per address and per email, then a growing wait."""
-    keys = [(lockout.account_key(f"verify-email:{email}"), lockout.RESEND)]
+def _limit_mail(kind: str, email: str, address: str | None) -> None:
+    """Mail sent on request (links): a few per address and per email, then a growing wait — for unknown
+    emails too, so the limit says nothing about who has an account."""
+    keys = [(lockout.account_key(f"{kind}:{email.strip().lower()}"), lockout.RESEND)]
     if address:
-        keys.append((lockout.account_key(f"verify-email-from:{address}"), lockout.ADDRESS))
+        keys.append((lockout.account_key(f"{kind}-from:{address}"), lockout.ADDRESS))
     _refuse_if_locked(keys)
     _record_failure(keys)
+
+
+def email_verification_resend(*, email: str, address: str | None = None) -> None:
+    """Send the confirmation link again; a few per address and per email, then a growing wait."""
+    _limit_mail("verify-email", email, address)
     user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
     if user is not None:
         email_verification_send(user=user)
@@ -691,10 +727,11 @@ def email_sign_up(
         raise ValidationFailed(errors=[FieldError("email", "required", _("Enter your email address."))])
     if not password:
         raise ValidationFailed(errors=[FieldError("password", "required", _("Choose a password."))])
-    user = patient_account_create(
-        full_name=full_name, email=email, password=password, phone=phone, language=language
-    )
-    email_verification_send(user=user)
+    with transaction.atomic():  # no account is left behind when the link cannot be mailed: trying again works
+        user = patient_account_create(
+            full_name=full_name, email=email, password=password, phone=phone, language=language
+        )
+        email_verification_send(user=user)
     return user
 
 
@@ -734,15 +771,6 @@ def provider_sign_in(
         if not record.user.is_active:
             raise Forbidden(_("This account is disabled."), code="account_disabled")
         return record.user
-    if identity.email and User.objects.filter(email__iexact=identity.email).exists():
-        raise Conflict(
-            _(
-                "An account with this email already exists. Sign in to it, then link %(provider)s in your "
-                "account settings."
-            )
-            % {"provider": provider.title()},
-            code="link_required",
-        )
     if not identity.email_verified:
         raise ValidationFailed(
             errors=[
@@ -753,6 +781,15 @@ def provider_sign_in(
                     % {"provider": provider.title()},
                 )
             ]
+        )
+    if identity.email and User.objects.filter(email__iexact=identity.email).exists():
+        raise Conflict(
+            _(
+                "An account with this email already exists. Sign in to it, then link %(provider)s in your "
+                "account settings."
+            )
+            % {"provider": provider.title()},
+            code="link_required",
         )
     name = full_name.strip() or identity.name or identity.email.split("@")[0]
     with transaction.atomic():
@@ -828,13 +865,19 @@ def password_reset_request(*, email: str = "", phone: str = "", address: str | N
     from shifa.integrations.mail import send_templated_mail
 
     if phone:
-        if phone_number_is_registered(phone):
-            phone_code_send(phone=phone, purpose=CodePurpose.RESET_PASSWORD, address=address)
+        # The same limits and answers whether or not an account uses the number; only the text is skipped.
+        phone_code_send(
+            phone=phone,
+            purpose=CodePurpose.RESET_PASSWORD,
+            address=address,
+            deliver=phone_number_is_registered(phone),
+        )
         return
     if not email.strip():
         raise ValidationFailed(
             errors=[FieldError("email", "required", _("Enter your email address or phone number."))]
         )
+    _limit_mail("reset-password", email, address)
     user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
     if user is None:
         return
@@ -884,7 +927,7 @@ def password_reset_by_code(request, *, phone: str, code: str, password: str) -> 
     phone = phone_code_check(
         phone=phone, purpose=CodePurpose.RESET_PASSWORD, code=code, address=client_address(request)
     )
-    user = User.objects.filter(phone=phone, is_active=True).first()
+    user = User.objects.filter(phone=phone, phone_verified_at__isnull=False, is_active=True).first()
     if user is None:
         raise ValidationFailed(
             errors=[FieldError("code", "invalid_code", _("This code is not correct or has expired."))]

@@ -91,3 +91,29 @@ def verify_id_token(provider: str, id_token: str, *, nonce: str | None = None) -
         email_verified=verified,
         name=str(claims.get("name") or ""),
     )
+
+
+def enabled_providers() -> list[str]:
+    """Providers set up for web sign-in (with a client id and an authorization endpoint)."""
+    return [
+        name
+        for name, config in settings.SHIFA_OIDC_PROVIDERS.items()
+        if config.get("audiences") and config.get("authorize_url")
+    ]
+
+
+def authorization_url(provider: str, *, redirect_uri: str, state: str, nonce: str) -> str:
+    """Where the browser goes to sign in with ``provider``; it comes back by POST to ``redirect_uri``."""
+    from urllib.parse import urlencode
+
+    config = provider_config(provider)
+    query = {
+        "client_id": config["audiences"][0],
+        "redirect_uri": redirect_uri,
+        "response_type": config.get("response_type", "id_token"),
+        "response_mode": "form_post",
+        "scope": config.get("scope", "openid email"),
+        "state": state,
+        "nonce": nonce,
+    }
+    return f"{config['authorize_url']}?{urlencode(query)}"

@@ -242,18 +242,25 @@ SHIFA_CODES_PER_HOUR = 5
 SHIFA_INVITATION_DAYS = 7
 SHIFA_EMAIL_VERIFICATION_DAYS = 3
 PASSWORD_RESET_TIMEOUT = 60 * 60
-# OpenID Connect providers whose ID tokens sign people in. The audiences are the app's client ids (web and
-# native); a provider without one is switched off.
+# OpenID Connect providers whose ID tokens sign people in. The audiences are our client ids, the web one first
+# (then the native apps'); a provider without one is switched off.
 SHIFA_OIDC_PROVIDERS = {
     "google": {
         "issuers": ["https://accounts.google.com", "accounts.google.com"],
         "jwks_url": os.environ.get("GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs"),
         "audiences": [a for a in os.environ.get("GOOGLE_CLIENT_IDS", "").split(",") if a],
+        # Web sign-in: the browser goes to the provider and comes back with an ID token (form_post).
+        "authorize_url": "https://accounts.google.com/o/oauth2/v2/auth",
+        "response_type": "id_token",
+        "scope": "openid email profile",
     },
     "apple": {
         "issuers": ["https://appleid.apple.com"],
         "jwks_url": os.environ.get("APPLE_JWKS_URL", "https://appleid.apple.com/auth/keys"),
         "audiences": [a for a in os.environ.get("APPLE_CLIENT_IDS", "").split(",") if a],
+        "authorize_url": "https://appleid.apple.com/auth/authorize",
+        "response_type": "code id_token",
+        "scope": "name email",
     },
 }
 

@@ -141,8 +141,9 @@ def invitation_send(*, invitation: Invitation, token: str, language: str) -> Non
 
 def invitation_invite(*, actor, email: str, role_code: str) -> Invitation:
     """Create the invitation and email its link (in the inviter's language)."""
-    invitation, token = invitation_create(actor=actor, email=email, role_code=role_code)
-    invitation_send(invitation=invitation, token=token, language=actor.user.language)
+    with transaction.atomic():  # an invitation whose mail failed is not left open: sending again works
+        invitation, token = invitation_create(actor=actor, email=email, role_code=role_code)
+        invitation_send(invitation=invitation, token=token, language=actor.user.language)
     return invitation
 
 

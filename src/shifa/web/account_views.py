@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from shifa.access import catalog
@@ -66,11 +67,11 @@ def _with_retry_after(response: HttpResponse, problem: Problem | None) -> HttpRe
     return response
 
 
-def after_sign_in(request: HttpRequest, signed_in: bool) -> HttpResponse:
+def after_sign_in(request: HttpRequest, signed_in: bool, next_url: str | None = None) -> HttpResponse:
     """Where a finished first step leads: home (or ``next``), or the second factor."""
     from .views import home_for
 
-    next_url = safe_next(request)
+    next_url = safe_next(request) if next_url is None else next_url
     if not signed_in:
         target = reverse("web:two_factor")
         return HttpResponseRedirect(f"{target}?next={next_url}" if next_url else target)
@@ -79,6 +80,7 @@ def after_sign_in(request: HttpRequest, signed_in: bool) -> HttpResponse:
 
 def sign_in_links(request) -> list[dict]:
     return [
+        *provider_links(),
         {"url": reverse("web:phone_sign_in"), "label": _("Sign in with a code by text message")},
         {"url": reverse("web:sign_up"), "label": _("New patient? Create an account")},
         {"url": reverse("web:password_reset"), "label": _("Forgot your password?")},
@@ -425,3 +427,109 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         "sign_in_url": f"{reverse('web:sign_in')}?next={request.path}",
     }
     return render(request, "web/accounts/invitation.html", context, status=status)
+
+
+OIDC_COOKIE = "shifa_oidc"
+OIDC_SALT = "shifa.web.oidc"
+
+
+def provider_links() -> list[dict]:
+    from shifa.accounts.oidc import enabled_providers
+
+    labels = {"google": _("Continue with Google"), "apple": _("Continue with Apple")}
+    return [
+        {"url": reverse("web:provider_start", args=[name]), "label": labels.get(name, name.title())}
+        for name in enabled_providers()
+    ]
+
+
+@public_page()
+def provider_start(request: HttpRequest, provider: str) -> HttpResponse:
+    """Send the browser to Google or Apple. The state and nonce ride in a short-lived signed cookie that the
+    provider's cross-site POST back still carries (SameSite=None), so the answer is bound to this browser."""
+    import secrets
+
+    from django.conf import settings
+
+    from shifa.accounts import oidc
+
+    if provider not in oidc.enabled_providers():
+        return render(
+            request,
+            "web/accounts/form_page.html",
+            {"title": _("Sign in"), "intro": _("This sign-in provider is not available.")},
+            status=404,
+        )
+    state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+    redirect_uri = settings.SHIFA_PUBLIC_URL + reverse("web:provider_callback", args=[provider])
+    response = HttpResponseRedirect(
+        oidc.authorization_url(provider, redirect_uri=redirect_uri, state=state, nonce=nonce)
+    )
+    response.set_signed_cookie(
+        OIDC_COOKIE,
+        f"{provider}:{state}:{nonce}:{safe_next(request)}",
+        salt=OIDC_SALT,
+        max_age=600,
+        secure=True,
+        httponly=True,
+        samesite="None",
+    )
+    return response
+
+
+def _provider_failed(request: HttpRequest, detail: str, status: int) -> HttpResponse:
+    response = render(
+        request,
+        "web/accounts/form_page.html",
+        {
+            "title": _("Sign-in did not work"),
+            "intro": detail,
+            "links": [{"url": reverse("web:sign_in"), "label": _("Back to sign in")}],
+        },
+        status=status,
+    )
+    response.delete_cookie(OIDC_COOKIE, samesite="None")
+    return response
+
+
+@public_page(methods=("POST",))
+@csrf_exempt
+@require_http_methods(["POST"])
+def provider_callback(request: HttpRequest, provider: str) -> HttpResponse:
+    """The provider posts the ID token back here. CSRF protection is the state bound to the signed cookie."""
+    import secrets
+
+    from django.core import signing
+
+    try:
+        bound = request.get_signed_cookie(OIDC_COOKIE, salt=OIDC_SALT, max_age=600)
+        cookie_provider, state, nonce, next_url = bound.split(":", 3)
+    except (KeyError, signing.BadSignature, ValueError):
+        return _provider_failed(request, _("This sign-in has expired. Start again."), 400)
+    sent_state = request.POST.get("state", "")
+    if cookie_provider != provider or not secrets.compare_digest(sent_state.encode(), state.encode()):
+        return _provider_failed(request, _("This sign-in has expired. Start again."), 400)
+    if request.POST.get("error"):
+        return _provider_failed(request, _("The sign-in was cancelled."), 400)
+    full_name = ""
+    if provider == "apple" and request.POST.get("user"):  # Apple sends the name once, as JSON
+        import json
+
+        try:
+            name = json.loads(request.POST["user"]).get("name") or {}
+            full_name = " ".join(p for p in (name.get("firstName"), name.get("lastName")) if p)
+        except (ValueError, AttributeError):
+            full_name = ""
+    try:
+        user = actions.provider_sign_in(
+            provider=provider,
+            id_token=request.POST.get("id_token", ""),
+            nonce=nonce,
+            full_name=full_name,
+            language=get_language() or "ar",
+        )
+    except Problem as exc:
+        return _provider_failed(request, exc.detail, 409 if exc.status == 409 else 400)
+    response = after_sign_in(request, actions.session_begin(request, user), next_url)
+    response.delete_cookie(OIDC_COOKIE, samesite="None")
+    return response

@@ -22,6 +22,12 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("accounts/security", account_views.security, name="security"),
+    path("accounts/providers/<str:provider>", account_views.provider_start, name="provider_start"),
+    path(
+        "accounts/providers/<str:provider>/callback",
+        account_views.provider_callback,
+        name="provider_callback",
+    ),
     path("accounts/invitations/<str:token>", account_views.invitation, name="invitation"),
     path("i18n/language", views.set_language, name="set_language"),
     path("manifest.webmanifest", views.manifest, name="manifest"),
