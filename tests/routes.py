@@ -129,8 +129,9 @@ def route_id(spec: RouteSpec) -> str:
     return f"{spec.method} {spec.path}"
 
 
-def call(spec: RouteSpec, url: str, user=None):
-    """Call a route as ``user``: API routes with a bearer token, pages with a signed-in session."""
+def call(spec: RouteSpec, url: str, user=None, *, mfa: bool = True):
+    """Call a route as ``user``: API routes with a bearer token, pages with a signed-in session (one that
+    passed the second factor unless ``mfa`` is false)."""
     import json
 
     from django.test import Client
@@ -141,9 +142,9 @@ def call(spec: RouteSpec, url: str, user=None):
     extra = {}
     if user is not None:
         if spec.kind == "api":
-            extra["HTTP_AUTHORIZATION"] = f"Bearer {ApiClient(user).token()}"
+            extra["HTTP_AUTHORIZATION"] = f"Bearer {ApiClient(user, mfa=mfa).token()}"
         else:
-            sign_in_page(client, user)
+            sign_in_page(client, user, mfa=mfa)
     fn = getattr(client, spec.method.lower())
     if spec.method in {"POST", "PUT", "PATCH"}:
         body = BODIES.get((spec.method, spec.path), {})

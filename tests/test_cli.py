@@ -21,3 +21,15 @@ def test_demo_accounts_are_loaded_only_where_safe(monkeypatch, env, host, expect
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert demo_wanted(host) is expected
+
+
+def test_demo_code_prints_the_current_code_of_the_demo_authenticator(capsys):
+    import pyotp
+
+    from shifa.cli import main
+    from shifa.demo.constants import DEMO_TOTP_SECRET
+
+    assert main(["demo-code"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert len(printed) == 6 and printed.isdigit()
+    assert pyotp.TOTP(DEMO_TOTP_SECRET).verify(printed, valid_window=1)

@@ -30,3 +30,27 @@ def test_demo_data_is_complete_and_idempotent(db):
 def test_demo_writes_are_audited_as_demo(db):
     load_demo()
     assert AuditEvent.objects.filter(table_name="tenancy_clinic", source="demo").count() == 2
+
+
+def test_demo_staff_sign_in_with_the_published_authenticator_secret(db):
+    import pyotp
+    from django.test import Client
+
+    from shifa.demo.constants import DEMO_TOTP_SECRET
+
+    load_demo()
+    for email in ("admin@demo.shifa.jo", "doctor@demo.shifa.jo", "clinic.admin@demo.shifa.jo"):
+        first = Client().post(
+            "/api/v1/auth/tokens",
+            {"email": email, "password": DEMO_PASSWORD},
+            content_type="application/json",
+        )
+        assert first.status_code == 202, email
+        second = Client().post(
+            "/api/v1/auth/tokens/mfa",
+            {"mfa_token": first.json()["mfa_token"], "code": pyotp.TOTP(DEMO_TOTP_SECRET).now()},
+            content_type="application/json",
+        )
+        assert second.status_code == 201, email
+    patient = User.objects.get(email="patient1@demo.shifa.jo")
+    assert patient.phone_verified and patient.email_verified and not patient.has_mfa

@@ -59,3 +59,41 @@ def test_anonymous_page_redirects_to_sign_in(spec, cast):
     response = call(spec, url_for(spec, Target(cast.clinic_a, cast.membership_b)))
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/sign-in?next=")
+
+
+SCOPES = {p.codename: p.scope for p in catalog.PERMISSIONS}
+STAFF_WORK = [r for r in ROUTES if catalog.needs_second_factor(r.permission, SCOPES[r.permission])]
+
+
+def _granted_role(permission: str) -> str:
+    return next(
+        role
+        for role in (*catalog.STAFF_ROLES, catalog.PLATFORM_ADMIN)
+        if catalog.ROLE_PERMISSIONS[role].get(permission)
+    )
+
+
+@pytest.mark.parametrize("enrolled", [False, True], ids=["no-authenticator", "second-factor-skipped"])
+@pytest.mark.parametrize("spec", STAFF_WORK, ids=route_id)
+def test_staff_work_needs_the_second_factor(spec, enrolled, cast):
+    """Every clinic-console page and staff or platform operation, called by someone whose role allows it but
+    whose sign-in did not pass TOTP, is refused (ID-6)."""
+    from tests.factories import enrol_authenticator
+
+    user = cast.user_for(_granted_role(spec.permission))
+    if enrolled:
+        enrol_authenticator(user)
+    membership = user.memberships.first() or cast.staff_a["clinic_admin"].memberships.first()
+    response = call(spec, url_for(spec, Target(cast.clinic_a, membership, user)), user, mfa=False)
+    if spec.kind == "api":
+        assert response.status_code == 403, (route_id(spec), response.status_code)
+        assert response.json()["code"] == ("mfa_required" if enrolled else "mfa_enrolment_required")
+    else:
+        assert response.status_code == 302, (route_id(spec), response.status_code)
+        expected = "/accounts/sign-in?next=" if enrolled else "/accounts/security?next="
+        assert response["Location"].startswith(expected)
+
+
+def test_every_staff_route_is_covered_by_the_second_factor_test():
+    assert len(STAFF_WORK) >= 10
+    assert {r.path for r in STAFF_WORK} >= {"/clinic", "/platform", "/api/v1/clinics/{clinic_id}/members"}

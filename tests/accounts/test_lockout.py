@@ -119,3 +119,43 @@ def test_concurrent_failures_are_all_counted(cast):
     for t in threads:
         t.join()
     assert SignInThrottle.objects.get(key=lockout.account_key(email)).failures == 4
+
+
+def test_old_failures_are_forgiven_after_a_quiet_day(cast, clock):
+    email = cast.patient_user.email
+    for _ in range(4):
+        assert sign_in(email, "wrong").status_code == 401
+    clock["value"] = dt.timedelta(hours=25)
+    # Four old failures plus four new ones would have locked the account; the old ones no longer count.
+    for _ in range(4):
+        assert sign_in(email, "wrong").status_code == 401
+    assert sign_in(email, PASSWORD).status_code == 201
+    for _ in range(5):
+        assert sign_in(email, "wrong").status_code == 401  # the fifth in a row locks
+    assert sign_in(email, PASSWORD).status_code == 429
+
+
+def test_one_address_cannot_send_texts_without_end(db, clock, settings, tmp_path):
+    settings.SMS_OUTBOX_DIR = tmp_path
+    answers = []
+    for n in range(22):
+        phone = f"+96279{2000000 + n}"
+        answers.append(
+            Client()
+            .post(
+                "/api/v1/auth/phone/codes",
+                {"phone": phone},
+                content_type="application/json",
+                REMOTE_ADDR="10.9.9.9",
+            )
+            .status_code
+        )
+    assert answers[:20] == [202] * 20
+    assert answers[20] == 429
+    other = Client().post(
+        "/api/v1/auth/phone/codes",
+        {"phone": "+962792999999"},
+        content_type="application/json",
+        REMOTE_ADDR="10.9.9.10",
+    )
+    assert other.status_code == 202

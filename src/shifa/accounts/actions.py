@@ -131,6 +131,8 @@ def _record_failure(keys: list[tuple[str, lockout.Policy]]) -> None:
     with transaction.atomic():
         for key, policy in keys:
             throttle, _created = SignInThrottle.objects.select_for_update().get_or_create(key=key)
+            if throttle.last_failure_at is not None and now - throttle.last_failure_at > policy.forget_after:
+                throttle.failures = 0
             throttle.failures += 1
             throttle.last_failure_at = now
             lock = policy.lock_for(throttle.failures)
@@ -510,6 +512,9 @@ def phone_code_send(*, phone: str, purpose: str, address: str | None = None, del
     if purpose not in CodePurpose.values:
         raise ValidationFailed(errors=[FieldError("purpose", "invalid_choice", _("Unknown purpose."))])
     _refuse_if_locked(_throttles(phone, address))
+    if address:
+        sends = [(lockout.account_key(f"sms-from:{address}"), lockout.SENDS)]
+        _refuse_if_locked(sends)
     now = timezones.now()
     recent = OneTimeCode.objects.filter(phone=phone, created_at__gte=now - dt.timedelta(hours=1))
     last = recent.order_by("-created_at").first()
@@ -527,6 +532,8 @@ def phone_code_send(*, phone: str, purpose: str, address: str | None = None, del
             code="too_many_codes",
             headers={"Retry-After": "3600"},
         )
+    if address:
+        _record_failure(sends)  # counts sends, not failures
     code = f"{secrets.randbelow(10**6):06d}"
     with transaction.atomic():
         # A new code replaces any earlier one for the same purpose.

@@ -18,6 +18,8 @@ class Policy:
     free: int  # failures allowed before the first lock
     base: dt.timedelta
     cap: dt.timedelta
+    #: After this long without a failure the count starts again (a typo last month is forgiven).
+    forget_after: dt.timedelta = dt.timedelta(hours=24)
 
     def lock_for(self, failures: int) -> dt.timedelta | None:
         """How long ``failures`` failures lock the key (None: not locked)."""
@@ -34,6 +36,12 @@ ADDRESS = Policy(free=30, base=dt.timedelta(seconds=60), cap=dt.timedelta(hours=
 
 # Messages sent on request (confirmation links): three, then a growing wait.
 RESEND = Policy(free=3, base=dt.timedelta(seconds=60), cap=dt.timedelta(hours=1))
+
+
+# Text messages sent on request from one client address (guards against SMS pumping): twenty an hour.
+SENDS = Policy(
+    free=20, base=dt.timedelta(minutes=5), cap=dt.timedelta(hours=1), forget_after=dt.timedelta(hours=1)
+)
 
 
 def account_key(email: str) -> str:

@@ -348,8 +348,11 @@ def security(request: HttpRequest) -> HttpResponse:
     setup, recovery_codes, status = None, None, 200
     step = request.POST.get("step")
     if request.method == "POST" and step == "start":
-        setup = actions.totp_begin(user=user)
         form = forms.EnrolForm()
+        try:
+            setup = actions.totp_begin(user=user)
+        except Problem as exc:  # already set up (a second tab, a double click)
+            messages.info(request, exc.detail)
     elif request.method == "POST":
         status = 400
         if form.is_valid():
