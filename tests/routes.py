@@ -84,6 +84,7 @@ BODIES = {
     ("POST", "/accounts/security"): {"step": "start"},
     ("POST", "/api/v1/me/authenticator/confirm"): lambda user: {"code": _enrolment_code(user)},
     ("POST", "/api/v1/me/recovery-codes"): lambda user: {"code": _recovery_code(user)},
+    ("POST", "/api/v1/me/authenticator/remove"): lambda user: {"code": _recovery_code(user)},
 }
 
 

@@ -202,3 +202,33 @@ def test_platform_admin_needs_the_second_factor_too(cast):
 
 def test_patients_need_no_second_factor(cast):
     assert ApiClient(cast.patient_user, mfa=False).get("/api/v1/me").status_code == 200
+
+
+def test_replacing_the_authenticator_ends_api_sign_ins_and_needs_a_new_app(cast):
+    doctor = cast.staff_a["doctor"]
+    secret = enrol_authenticator(doctor)
+    client = ApiClient(doctor)
+    assert client.get(staff_clinic_url(cast)).status_code == 200
+    refused = client.post("/api/v1/me/authenticator/remove", {"code": "000000"})
+    assert refused.status_code == 422 and TotpDevice.objects.filter(user=doctor).exists()
+    removed = client.post("/api/v1/me/authenticator/remove", {"code": pyotp.TOTP(secret).now()})
+    assert removed.status_code == 204
+    assert not TotpDevice.objects.filter(user=doctor).exists()
+    assert client.get("/api/v1/me").status_code == 401  # every sign-in of the account ended
+    fresh = ApiClient(doctor, mfa=False)
+    assert fresh.get(staff_clinic_url(cast)).json()["code"] == "mfa_enrolment_required"
+
+
+def test_replacing_the_authenticator_on_the_security_page(cast):
+    from tests.conftest import sign_in_page
+
+    nurse = cast.staff_a["nurse"]
+    secret = enrol_authenticator(nurse)
+    browser = sign_in_page(Client(HTTP_ACCEPT_LANGUAGE="en"), nurse)
+    page = browser.get("/accounts/security").content.decode()
+    assert "Replace the authenticator app" in page
+    wrong = browser.post("/accounts/security", {"step": "remove", "code": "000000"})
+    assert wrong.status_code == 400
+    done = browser.post("/accounts/security", {"step": "remove", "code": pyotp.TOTP(secret).now()})
+    assert done.status_code == 302 and done["Location"] == "/accounts/security"
+    assert browser.get(f"/clinic/{cast.clinic_a.external_id}")["Location"].startswith("/accounts/security")

@@ -236,6 +236,11 @@ def session_mfa_complete(request, *, code: str) -> User:
     return user
 
 
+def session_totp_remove(request, *, code: str) -> None:
+    totp_remove(user=request.user, code=code, address=client_address(request))
+    request.session[SESSION_MFA_PASSED] = False
+
+
 def session_totp_confirm(request, *, code: str) -> list[str]:
     """Enrol the signed-in user's authenticator app; proving the code also completes this session's second
     factor."""
@@ -466,6 +471,16 @@ def recovery_codes_regenerate(*, user: User, code: str, address: str | None = No
     mfa_verify(user=user, code=code, address=address)
     with transaction.atomic():
         return _replace_recovery_codes(user)
+
+
+def totp_remove(*, user: User, code: str, address: str | None = None) -> None:
+    """Take the authenticator app off the account (a new phone, a lost one: a recovery code works too). Every
+    API sign-in of the account ends; staff set up the new app before the consoles open again."""
+    mfa_verify(user=user, code=code, address=address)
+    with transaction.atomic():
+        TotpDevice.objects.filter(user=user).delete()
+        RecoveryCode.objects.filter(user=user).delete()
+        token_families_revoke_all(user=user, reason="authenticator_removed")
 
 
 # --- Sign-in flows for API clients ---------------------------------------------------------------------------

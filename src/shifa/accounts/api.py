@@ -305,6 +305,18 @@ def begin_authenticator(request: HttpRequest):
 
 
 @router.post(
+    "/me/authenticator/remove",
+    response={204: None, **ERRORS, 429: ProblemOut},
+    operation_id="accounts_remove_authenticator",
+    summary="Remove the authenticator app (with a current code or a recovery code); ends every API sign-in",
+    **operation("accounts.manage_security"),
+)
+def remove_authenticator(request: HttpRequest, payload: CodeIn):
+    actions.totp_remove(user=request.actor.user, code=payload.code, address=actions.client_address(request))
+    return HttpResponse(status=204)
+
+
+@router.post(
     "/me/authenticator/confirm",
     response={200: RecoveryCodesOut, **ERRORS, 409: ProblemOut},
     operation_id="accounts_confirm_authenticator",

@@ -344,15 +344,26 @@ def security(request: HttpRequest) -> HttpResponse:
     """The signed-in person's sign-in methods: the authenticator app (enrol, recovery codes) and linked
     Google/Apple accounts."""
     user = request.actor.user
-    form = forms.EnrolForm(request.POST or None)
+    enrolled = account_queries.has_authenticator(user)
+    form = (forms.MfaForm if enrolled else forms.EnrolForm)(request.POST or None)
     setup, recovery_codes, status = None, None, 200
     step = request.POST.get("step")
     if request.method == "POST" and step == "start":
-        form = forms.EnrolForm()
+        form = forms.MfaForm() if enrolled else forms.EnrolForm()
         try:
             setup = actions.totp_begin(user=user)
         except Problem as exc:  # already set up (a second tab, a double click)
             messages.info(request, exc.detail)
+    elif request.method == "POST" and step == "remove":
+        status = 400
+        if form.is_valid():
+            try:
+                actions.session_totp_remove(request, code=form.cleaned_data["code"])
+            except Problem as exc:
+                status = show_problem(form, exc)
+            else:
+                messages.success(request, _("The authenticator app is removed. Set up the new one now."))
+                return redirect("web:security")
     elif request.method == "POST":
         status = 400
         if form.is_valid():
