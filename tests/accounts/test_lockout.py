@@ -159,3 +159,63 @@ def test_one_address_cannot_send_texts_without_end(db, clock, settings, tmp_path
         REMOTE_ADDR="10.9.9.10",
     )
     assert other.status_code == 202
+
+
+def _in_parallel(fn, count: int) -> list:
+    results = [None] * count
+    barrier = threading.Barrier(count)
+
+    def run(i):
+        try:
+            barrier.wait()
+            results[i] = fn()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_authenticator_guesses_cannot_pass_the_limit(cast):
+    from tests.factories import enrol_authenticator
+
+    doctor = cast.staff_a["doctor"]
+    enrol_authenticator(doctor)
+    first = sign_in(doctor.email, PASSWORD)
+    ticket = first.json()["mfa_token"]
+
+    def guess():
+        return (
+            Client(REMOTE_ADDR="10.0.0.1")
+            .post(
+                "/api/v1/auth/tokens/mfa",
+                {"mfa_token": ticket, "code": "000000"},
+                content_type="application/json",
+            )
+            .status_code
+        )
+
+    answers = _in_parallel(guess, 12)
+    assert answers.count(422) == lockout.ACCOUNT.free  # checked; every other guess was refused unchecked
+    assert answers.count(429) == 12 - lockout.ACCOUNT.free
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_code_requests_send_one_text(db, settings, tmp_path):
+    settings.SMS_OUTBOX_DIR = tmp_path
+
+    def ask():
+        return (
+            Client(REMOTE_ADDR="10.0.0.2")
+            .post("/api/v1/auth/phone/codes", {"phone": "+962791234567"}, content_type="application/json")
+            .status_code
+        )
+
+    answers = _in_parallel(ask, 8)
+    assert answers.count(202) == 1 and answers.count(429) == 7
+    assert len(list(tmp_path.glob("*.json"))) == 1

@@ -11,7 +11,7 @@ import phonenumbers
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core import signing
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from shifa.core import crypto, timezones
@@ -20,6 +20,7 @@ from shifa.core.errors import (
     FieldError,
     Forbidden,
     NotAuthenticated,
+    Problem,
     RateLimited,
     ValidationFailed,
 )
@@ -126,45 +127,71 @@ def _locked_until(keys: list[tuple[str, lockout.Policy]]) -> dt.datetime | None:
     )
 
 
-def _record_failure(keys: list[tuple[str, lockout.Policy]]) -> None:
-    now = timezones.now()
-    with transaction.atomic():
-        for key, policy in keys:
-            throttle, _created = SignInThrottle.objects.select_for_update().get_or_create(key=key)
-            if throttle.last_failure_at is not None and now - throttle.last_failure_at > policy.forget_after:
-                throttle.failures = 0
-            throttle.failures += 1
-            throttle.last_failure_at = now
-            lock = policy.lock_for(throttle.failures)
-            throttle.locked_until = now + lock if lock else None
-            throttle.save(update_fields=["failures", "last_failure_at", "locked_until", "updated_at"])
-
-
-def _record_success(identifier: str) -> None:
-    SignInThrottle.objects.filter(key=lockout.account_key(identifier)).delete()
+def _locked_out(until: dt.datetime) -> RateLimited:
+    seconds = max(1, int((until - timezones.now()).total_seconds()) + 1)
+    return RateLimited(
+        _("Too many failed attempts. Try again in %(seconds)s seconds.") % {"seconds": seconds},
+        code="locked_out",
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 def _refuse_if_locked(keys: list[tuple[str, lockout.Policy]]) -> None:
     until = _locked_until(keys)
     if until is not None:
-        seconds = max(1, int((until - timezones.now()).total_seconds()) + 1)
-        raise RateLimited(
-            _("Too many failed attempts. Try again in %(seconds)s seconds.") % {"seconds": seconds},
-            code="locked_out",
-            headers={"Retry-After": str(seconds)},
-        )
+        raise _locked_out(until)
+
+
+def _attempt(keys: list[tuple[str, lockout.Policy]]) -> None:
+    """Count an attempt against every key *before* it is checked, refusing while any key is locked. The rows
+    are locked in key order for the check and the count, so parallel attempts queue up and cannot slip past
+    the limit together. A right answer gives the count back (``_attempt_succeeded``)."""
+    now = timezones.now()
+    policies = dict(keys)
+    with transaction.atomic():
+        for key in sorted(policies):
+            SignInThrottle.objects.get_or_create(key=key)
+        rows = list(SignInThrottle.objects.select_for_update().filter(key__in=policies).order_by("key"))
+        until = max((r.locked_until for r in rows if r.locked_until and r.locked_until > now), default=None)
+        if until is not None:
+            raise _locked_out(until)
+        for row in rows:
+            policy = policies[row.key]
+            if row.last_failure_at is not None and now - row.last_failure_at > policy.forget_after:
+                row.failures = 0
+            row.failures += 1
+            row.last_failure_at = now
+            lock = policy.lock_for(row.failures)
+            row.locked_until = now + lock if lock else None
+            row.save(update_fields=["failures", "last_failure_at", "locked_until", "updated_at"])
+
+
+def _attempt_succeeded(keys: list[tuple[str, lockout.Policy]]) -> None:
+    """The attempt was right: the identifier's count is cleared; the address keeps its earlier failures (an
+    attacker's own account must not reset the count of the address it attacks from) but not this attempt."""
+    (own_key, _policy), *others = keys
+    with transaction.atomic():
+        SignInThrottle.objects.filter(key=own_key).delete()
+        for row in SignInThrottle.objects.select_for_update().filter(key__in=[k for k, _ in others]):
+            row.failures = max(0, row.failures - 1)
+            if dict(others)[row.key].lock_for(row.failures) is None:
+                row.locked_until = None
+            row.save(update_fields=["failures", "locked_until", "updated_at"])
+
+
+def _clear_lockout(identifier: str) -> None:
+    SignInThrottle.objects.filter(key=lockout.account_key(identifier)).delete()
 
 
 def password_sign_in(request, *, email: str, password: str, address: str | None = None) -> User:
     """Check an email and password, with brute-force protection; raise RateLimited while locked out and
     NotAuthenticated for wrong credentials (the same answer whether or not the email exists)."""
     keys = _throttles(email, address)
-    _refuse_if_locked(keys)
+    _attempt(keys)
     user = authenticate(request, email=email, password=password)
     if user is None:
-        _record_failure(keys)
         raise NotAuthenticated(_("The email or password is not correct."), code="invalid_credentials")
-    _record_success(email)
+    _attempt_succeeded(keys)
     if user.email and user.email_verified_at is None and user.phone_verified_at is None:
         raise Forbidden(
             _("Confirm your email address first: open the link we sent you."), code="email_unverified"
@@ -382,8 +409,10 @@ def _mfa_pending_user(ticket: str) -> User:
 def mfa_verify(*, user: User, code: str, address: str | None = None) -> None:
     """Check an authenticator code (each code works once) or a recovery code (spent on use), under the same
     lockout as passwords."""
+    if not TotpDevice.objects.filter(user=user, confirmed_at__isnull=False).exists():
+        raise Forbidden(_("Set up an authenticator app first."), code="mfa_not_enrolled")
     keys = _throttles(f"mfa:{user.pk}", address)
-    _refuse_if_locked(keys)
+    _attempt(keys)
     with transaction.atomic():
         device = TotpDevice.objects.select_for_update().filter(user=user, confirmed_at__isnull=False).first()
         if device is None:
@@ -410,11 +439,10 @@ def mfa_verify(*, user: User, code: str, address: str | None = None) -> None:
                 recovery.used_at = timezones.now()
                 recovery.save(update_fields=["used_at", "updated_at"])
     if not ok:
-        _record_failure(keys)
         raise ValidationFailed(
             errors=[FieldError("code", "invalid_code", _("This code is not correct or was already used."))]
         )
-    _record_success(f"mfa:{user.pk}")
+    _attempt_succeeded(keys)
 
 
 def totp_begin(*, user: User) -> dict:
@@ -527,35 +555,39 @@ def phone_code_send(*, phone: str, purpose: str, address: str | None = None, del
     if purpose not in CodePurpose.values:
         raise ValidationFailed(errors=[FieldError("purpose", "invalid_choice", _("Unknown purpose."))])
     _refuse_if_locked(_throttles(phone, address))
-    if address:
-        sends = [(lockout.account_key(f"sms-from:{address}"), lockout.SENDS)]
+    sends = [(lockout.account_key(f"sms-from:{address}"), lockout.SENDS)] if address else []
+    if sends:
         _refuse_if_locked(sends)
     now = timezones.now()
-    recent = OneTimeCode.objects.filter(phone=phone, created_at__gte=now - dt.timedelta(hours=1))
-    last = recent.order_by("-created_at").first()
-    wait = settings.SHIFA_CODE_RESEND_SECONDS
-    if last is not None and (now - last.created_at).total_seconds() < wait:
-        seconds = int(wait - (now - last.created_at).total_seconds()) + 1
-        raise RateLimited(
-            _("A code was just sent. You can ask for another in %(seconds)s seconds.") % {"seconds": seconds},
-            code="code_recently_sent",
-            headers={"Retry-After": str(seconds)},
-        )
-    if recent.count() >= settings.SHIFA_CODES_PER_HOUR:
-        raise RateLimited(
-            _("Too many codes were sent to this number. Try again later."),
-            code="too_many_codes",
-            headers={"Retry-After": "3600"},
-        )
-    if address:
-        _record_failure(sends)  # counts sends, not failures
     code = f"{secrets.randbelow(10**6):06d}"
+    wait = settings.SHIFA_CODE_RESEND_SECONDS
     with transaction.atomic():
+        # One sender per number at a time: parallel requests cannot all pass the limits below.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"shifa.phone-code:{phone}"])
+        recent = OneTimeCode.objects.filter(phone=phone, created_at__gte=now - dt.timedelta(hours=1))
+        last = recent.order_by("-created_at").first()
+        if last is not None and (now - last.created_at).total_seconds() < wait:
+            seconds = int(wait - (now - last.created_at).total_seconds()) + 1
+            raise RateLimited(
+                _("A code was just sent. You can ask for another in %(seconds)s seconds.")
+                % {"seconds": seconds},
+                code="code_recently_sent",
+                headers={"Retry-After": str(seconds)},
+            )
+        if recent.count() >= settings.SHIFA_CODES_PER_HOUR:
+            raise RateLimited(
+                _("Too many codes were sent to this number. Try again later."),
+                code="too_many_codes",
+                headers={"Retry-After": "3600"},
+            )
+        if sends:
+            _attempt(sends)  # counts the sends from this address
         # A new code replaces any earlier one for the same purpose.
         OneTimeCode.objects.filter(phone=phone, purpose=purpose, consumed_at__isnull=True).update(
             consumed_at=now
         )
-        OneTimeCode.objects.create(
+        record = OneTimeCode.objects.create(
             phone=phone,
             purpose=purpose,
             code_digest=crypto.digest("phone_code", f"{phone}:{purpose}:{code}"),
@@ -568,6 +600,8 @@ def phone_code_send(*, phone: str, purpose: str, address: str | None = None, del
     except SmsError as exc:
         from shifa.core.errors import ServiceUnavailable
 
+        # Not sent, so not counted against the number: asking again at once works.
+        OneTimeCode.objects.filter(pk=record.pk).delete()
         raise ServiceUnavailable(
             _("The text message could not be sent. Try again shortly."), code="sms_unavailable"
         ) from exc
@@ -586,12 +620,13 @@ def phone_code_check(
     the code is known to be right; if it raises (say, a missing name), the code stays usable."""
     phone = normalize_phone(phone)
     keys = _throttles(phone, address)
-    _refuse_if_locked(keys)
+    _attempt(keys)
     wrong = ValidationFailed(
         errors=[FieldError("code", "invalid_code", _("This code is not correct or has expired."))]
     )
     now = timezones.now()
     code = "".join(ch for ch in code if ch.isdigit())
+    not_yet: Problem | None = None
     with transaction.atomic():
         record = (
             OneTimeCode.objects.select_for_update()
@@ -608,14 +643,19 @@ def phone_code_check(
                 record.consumed_at = now  # no more tries on this code: ask for a new one
             record.save(update_fields=["attempts", "consumed_at", "updated_at"])
         elif matched:
-            if before_spending is not None:
-                before_spending(phone)
-            record.consumed_at = now
-            record.save(update_fields=["consumed_at", "updated_at"])
+            try:
+                if before_spending is not None:
+                    before_spending(phone)
+            except Problem as problem:
+                not_yet = problem  # the code was right: it stays usable
+            else:
+                record.consumed_at = now
+                record.save(update_fields=["consumed_at", "updated_at"])
     if not matched:
-        _record_failure(keys)
         raise wrong
-    _record_success(phone)
+    _attempt_succeeded(keys)
+    if not_yet is not None:
+        raise not_yet
     return phone
 
 
@@ -729,8 +769,7 @@ def _limit_mail(kind: str, email: str, address: str | None) -> None:
     keys = [(lockout.account_key(f"{kind}:{email.strip().lower()}"), lockout.RESEND)]
     if address:
         keys.append((lockout.account_key(f"{kind}-from:{address}"), lockout.ADDRESS))
-    _refuse_if_locked(keys)
-    _record_failure(keys)
+    _attempt(keys)
 
 
 def email_verification_resend(*, email: str, address: str | None = None) -> None:
@@ -921,7 +960,7 @@ def _set_new_password(user: User, password: str) -> None:
         user.set_password(password)
         user.save(update_fields=["password", "updated_at"])
         token_families_revoke_all(user=user, reason="password_reset")
-    _record_success(user.email)
+    _clear_lockout(user.email)
 
 
 def password_reset_by_link(*, uid: str, token: str, password: str) -> User:
