@@ -67,3 +67,29 @@ def test_weak_passwords_are_refused_per_rule(db, password, code):
         user_create(email="weak@example.jo", full_name="Weak", password=password)
     assert code in {e.code for e in info.value.errors}
     assert {e.field for e in info.value.errors} == {"password"}
+
+
+def test_email_addresses_have_one_form_and_unicode_lookalikes_are_refused(cast):
+    from django.test import Client
+
+    from shifa.accounts.actions import user_create
+    from shifa.core.errors import ValidationFailed
+
+    user = user_create(email="  Rami.Saad@Example.JO ", full_name="Rami", password="a-long-unusual-passphrase")
+    assert user.email == "rami.saad@example.jo"
+    lookalike = "rami.saad@example.jo".replace("i", "\u0131")  # dotless i: PostgreSQL's UPPER() equates them
+    with pytest.raises(ValidationFailed) as refused:
+        user_create(email=lookalike, full_name="x", password="a-long-unusual-passphrase")
+    assert refused.value.errors[0].field == "email"
+    sign_in = Client().post(
+        "/api/v1/auth/tokens",
+        {"email": lookalike, "password": "a-long-unusual-passphrase"},
+        content_type="application/json",
+    )
+    assert sign_in.status_code == 401
+    ok = Client().post(
+        "/api/v1/auth/tokens",
+        {"email": "RAMI.SAAD@example.jo", "password": "a-long-unusual-passphrase"},
+        content_type="application/json",
+    )
+    assert ok.status_code == 403 and ok.json()["code"] == "email_unverified"  # found, not yet confirmed

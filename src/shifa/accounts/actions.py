@@ -26,6 +26,7 @@ from shifa.core.errors import (
 )
 
 from . import lockout, oidc, tokens, totp
+from .emails import email_key, normalize_email
 from .models import (
     CodePurpose,
     ExternalIdentity,
@@ -87,7 +88,7 @@ def user_create(
             errors=[FieldError("email", "required", _("Give an email address or a phone number."))]
         )
     user = User(
-        email=email.strip().lower(),
+        email=normalize_email(email) if email.strip() else "",
         full_name=full_name.strip(),
         phone=normalize_phone(phone),
         language=language,
@@ -186,7 +187,7 @@ def _clear_lockout(identifier: str) -> None:
 def password_sign_in(request, *, email: str, password: str, address: str | None = None) -> User:
     """Check an email and password, with brute-force protection; raise RateLimited while locked out and
     NotAuthenticated for wrong credentials (the same answer whether or not the email exists)."""
-    keys = _throttles(email, address)
+    keys = _throttles(email_key(email) or email, address)
     _attempt(keys)
     user = authenticate(request, email=email, password=password)
     if user is None:
@@ -766,7 +767,7 @@ def email_verification_send(*, user: User) -> None:
 def _limit_mail(kind: str, email: str, address: str | None) -> None:
     """Mail sent on request (links): a few per address and per email, then a growing wait — for unknown
     emails too, so the limit says nothing about who has an account."""
-    keys = [(lockout.account_key(f"{kind}:{email.strip().lower()}"), lockout.RESEND)]
+    keys = [(lockout.account_key(f"{kind}:{email_key(email)}"), lockout.RESEND)]
     if address:
         keys.append((lockout.account_key(f"{kind}-from:{address}"), lockout.ADDRESS))
     _attempt(keys)
@@ -775,7 +776,7 @@ def _limit_mail(kind: str, email: str, address: str | None) -> None:
 def email_verification_resend(*, email: str, address: str | None = None) -> None:
     """Send the confirmation link again; a few per address and per email, then a growing wait."""
     _limit_mail("verify-email", email, address)
-    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+    user = User.objects.filter(email=email_key(email), is_active=True).first()
     if user is not None:
         email_verification_send(user=user)
 
@@ -843,7 +844,7 @@ def provider_sign_in(
                 )
             ]
         )
-    if identity.email and User.objects.filter(email__iexact=identity.email).exists():
+    if identity.email and User.objects.filter(email=email_key(identity.email)).exists():
         raise Conflict(
             _(
                 "An account with this email already exists. Sign in to it, then link %(provider)s in your "
@@ -939,7 +940,7 @@ def password_reset_request(*, email: str = "", phone: str = "", address: str | N
             errors=[FieldError("email", "required", _("Enter your email address or phone number."))]
         )
     _limit_mail("reset-password", email, address)
-    user = User.objects.filter(email__iexact=email.strip(), is_active=True).first()
+    user = User.objects.filter(email=email_key(email), is_active=True).first()
     if user is None:
         return
     uid = urlsafe_base64_encode(force_bytes(user.external_id.hex))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.backends import BaseBackend
 
+from .emails import email_key
 from .models import User
 
 
@@ -12,7 +13,8 @@ class EmailBackend(BaseBackend):
         email = email or kwargs.get("username")
         if not email or not password:
             return None
-        user = User.objects.filter(email__iexact=email.strip()).first()
+        key = email_key(email)
+        user = User.objects.filter(email=key).first() if key else None
         if user is None:
             # Spend the same time as a real check so that timing does not reveal which emails exist.
             User().set_password(password)

@@ -56,6 +56,8 @@ def is_staff(user) -> bool:
 
 
 def email_in_use(email: str) -> bool:
+    from .emails import email_key
     from .models import User
 
-    return User.objects.filter(email__iexact=email.strip()).exists()
+    key = email_key(email)
+    return bool(key) and User.objects.filter(email=key).exists()

@@ -72,20 +72,13 @@ def invitation_create(*, actor, email: str, role_code: str) -> tuple[Invitation,
     import secrets
 
     from django.conf import settings
-    from django.core.exceptions import ValidationError as DjangoValidationError
-    from django.core.validators import validate_email
 
     from shifa.access import catalog
+    from shifa.accounts.emails import normalize_email
     from shifa.core import crypto, timezones
 
     clinic = actor.require_clinic()
-    email = email.strip().lower()
-    try:
-        validate_email(email)
-    except DjangoValidationError:
-        raise ValidationFailed(
-            errors=[FieldError("email", "invalid_email", _("Enter a valid email address."))]
-        ) from None
+    email = normalize_email(email)
     role = Role.objects.filter(code=role_code, kind="staff").first()
     if role is None or role.code == catalog.GENERAL_ADMIN:
         raise ValidationFailed(errors=[FieldError("role", "invalid_choice", _("Choose a staff role."))])
@@ -95,11 +88,7 @@ def invitation_create(*, actor, email: str, role_code: str) -> tuple[Invitation,
                 FieldError("role", "role_too_high", _("You can only invite people to roles below your own."))
             ]
         )
-    if (
-        Membership.objects.for_clinic(clinic)
-        .filter(user__email__iexact=email, role=role, is_active=True)
-        .exists()
-    ):
+    if Membership.objects.for_clinic(clinic).filter(user__email=email, role=role, is_active=True).exists():
         raise Conflict(_("This person already has this role in the clinic."), code="already_member")
     token = secrets.token_urlsafe(32)
     now = timezones.now()
@@ -173,9 +162,9 @@ def invitation_accept(
 
     with transaction.atomic():
         invitation = invitation_by_token(token, for_update=True)
-        existing = User.objects.filter(email__iexact=invitation.email).first()
+        existing = User.objects.filter(email=invitation.email).first()
         if user is not None:
-            if user.email.lower() != invitation.email:
+            if user.email != invitation.email:
                 raise Conflict(
                     _("This invitation was sent to %(email)s. Sign in with that account to accept it.")
                     % {"email": invitation.email},
