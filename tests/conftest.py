@@ -50,10 +50,16 @@ def time_machine(at: dt.datetime):
 
 
 def sign_in_page(client: Client, user, *, mfa: bool = True) -> Client:
-    """A web session for ``user``; ``mfa`` says whether it passed the second factor (staff pages need it)."""
+    """A web session for ``user``; ``mfa`` says whether it passed the second factor (staff pages need it):
+    if so, the user gets an authenticator app (when they have none) and the session remembers it."""
+    from shifa.accounts.queries import second_factor_marker
+    from tests.factories import enrol_authenticator
+
     client.force_login(user)
     session = client.session
-    session[SESSION_MFA_PASSED] = mfa
+    if mfa and second_factor_marker(user) is None:
+        enrol_authenticator(user)
+    session[SESSION_MFA_PASSED] = second_factor_marker(user) if mfa else False
     session.save()
     return client
 

@@ -75,7 +75,9 @@ def test_email_addresses_have_one_form_and_unicode_lookalikes_are_refused(cast):
     from shifa.accounts.actions import user_create
     from shifa.core.errors import ValidationFailed
 
-    user = user_create(email="  Rami.Saad@Example.JO ", full_name="Rami", password="a-long-unusual-passphrase")
+    user = user_create(
+        email="  Rami.Saad@Example.JO ", full_name="Rami", password="a-long-unusual-passphrase"
+    )
     assert user.email == "rami.saad@example.jo"
     lookalike = "rami.saad@example.jo".replace("i", "\u0131")  # dotless i: PostgreSQL's UPPER() equates them
     with pytest.raises(ValidationFailed) as refused:

@@ -232,3 +232,24 @@ def test_replacing_the_authenticator_on_the_security_page(cast):
     done = browser.post("/accounts/security", {"step": "remove", "code": pyotp.TOTP(secret).now()})
     assert done.status_code == 302 and done["Location"] == "/accounts/security"
     assert browser.get(f"/clinic/{cast.clinic_a.external_id}")["Location"].startswith("/accounts/security")
+
+
+def test_replacing_the_authenticator_closes_the_consoles_to_every_other_browser(cast):
+    admin = cast.staff_a["clinic_admin"]
+    secret = enrol_authenticator(admin)
+    console = f"/clinic/{cast.clinic_a.external_id}"
+
+    def signed_in_browser():
+        browser = Client()
+        browser.post("/accounts/sign-in", {"email": admin.email, "password": PASSWORD})
+        browser.post("/accounts/two-factor", {"code": pyotp.TOTP(secret).now()})
+        return browser
+
+    other = signed_in_browser()
+    assert other.get(console).status_code == 200
+    TotpDevice.objects.filter(user=admin).update(last_step=0)  # let the same 30-second code serve twice
+    mine = signed_in_browser()
+    TotpDevice.objects.filter(user=admin).update(last_step=0)
+    assert mine.post("/accounts/security", {"step": "remove", "code": pyotp.TOTP(secret).now()}).status_code == 302
+    assert other.get(console).status_code == 302
+    assert other.get(console)["Location"].startswith("/accounts/security")

@@ -90,7 +90,8 @@ class AccessMiddleware:
     def _authenticate(self, request: HttpRequest, is_api: bool):
         """(user or None, authenticated by token, a token was sent but is not valid, passed the second
         factor)."""
-        from shifa.accounts.actions import SESSION_MFA_PASSED, access_token_authenticate
+        from shifa.accounts.actions import access_token_authenticate
+        from shifa.accounts.queries import session_passed_second_factor
 
         header = request.headers.get("Authorization", "")
         if is_api and header:
@@ -104,7 +105,7 @@ class AccessMiddleware:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return None, False, False, False
-        return user, False, False, bool(request.session.get(SESSION_MFA_PASSED))
+        return user, False, False, session_passed_second_factor(request.session, user)
 
     def _activate_language(self, request: HttpRequest, user, is_api: bool) -> None:
         explicit = (

@@ -38,6 +38,7 @@ from .models import (
     TotpDevice,
     User,
 )
+from .queries import second_factor_marker
 
 
 def normalize_phone(raw: str, region: str = "JO") -> str:
@@ -216,6 +217,7 @@ def user_set_language(*, user: User, language: str) -> None:
 
 
 SESSION_MFA_PENDING = "shifa_mfa_pending"
+#: The id of the authenticator app this session passed (see ``queries.second_factor_marker``), else False.
 SESSION_MFA_PASSED = "shifa_mfa_passed"
 
 
@@ -260,7 +262,7 @@ def session_mfa_complete(request, *, code: str) -> User:
     mfa_verify(user=user, code=code, address=client_address(request))
     request.session.pop(SESSION_MFA_PENDING, None)
     login(request, user)
-    request.session[SESSION_MFA_PASSED] = True
+    request.session[SESSION_MFA_PASSED] = second_factor_marker(user)
     return user
 
 
@@ -274,7 +276,7 @@ def session_totp_confirm(request, *, code: str) -> list[str]:
     factor."""
     codes = totp_confirm(user=request.user, code=code)
     request.session.cycle_key()
-    request.session[SESSION_MFA_PASSED] = True
+    request.session[SESSION_MFA_PASSED] = second_factor_marker(request.user)
     return codes
 
 

@@ -42,6 +42,27 @@ def identity_list(*, user) -> list:
     return list(ExternalIdentity.objects.filter(user=user).order_by("created_at"))
 
 
+def second_factor_marker(user) -> str | None:
+    """What a web session that passed the second factor remembers: the id of the authenticator app it used.
+    Removing or replacing the app changes it, which closes the consoles to every older session."""
+    from .models import TotpDevice
+
+    device_id = (
+        TotpDevice.objects.filter(user=user, confirmed_at__isnull=False)
+        .values_list("external_id", flat=True)
+        .first()
+    )
+    return str(device_id) if device_id else None
+
+
+def session_passed_second_factor(session, user) -> bool:
+    """Whether this web session passed the second factor with the user's current authenticator app."""
+    from .actions import SESSION_MFA_PASSED
+
+    marker = session.get(SESSION_MFA_PASSED) if session is not None else None
+    return bool(marker) and marker == second_factor_marker(user)
+
+
 def has_authenticator(user) -> bool:
     from .models import TotpDevice
 

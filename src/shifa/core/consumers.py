@@ -22,10 +22,12 @@ def _second_factor_passed(scope) -> bool:
     """From the bearer token's claims (native apps) or the session (our pages)."""
     if "shifa_mfa" in scope:
         return bool(scope["shifa_mfa"])
-    from shifa.accounts.actions import SESSION_MFA_PASSED
+    from shifa.accounts.queries import session_passed_second_factor
 
-    session = scope.get("session")
-    return bool(session is not None and session.get(SESSION_MFA_PASSED))
+    user = scope.get("user")
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return session_passed_second_factor(scope.get("session"), user)
 
 
 class ShifaConsumer(AsyncJsonWebsocketConsumer):
