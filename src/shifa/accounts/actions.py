@@ -784,13 +784,20 @@ def email_verification_resend(*, email: str, address: str | None = None) -> None
 
 
 def email_sign_up(
-    *, email: str, password: str, full_name: str, phone: str = "", language: str = "ar"
+    *,
+    email: str,
+    password: str,
+    full_name: str,
+    phone: str = "",
+    language: str = "ar",
+    address: str | None = None,
 ) -> User:
     """A patient signs up with an email and password; the account works once the emailed link is opened."""
     if not email.strip():
         raise ValidationFailed(errors=[FieldError("email", "required", _("Enter your email address."))])
     if not password:
         raise ValidationFailed(errors=[FieldError("password", "required", _("Choose a password."))])
+    _limit_mail("sign-up", email, address)  # each sign-up mails a link: the same limits as resending it
     with transaction.atomic():  # no account is left behind when the link cannot be mailed: trying again works
         user = patient_account_create(
             full_name=full_name, email=email, password=password, phone=phone, language=language

@@ -178,6 +178,7 @@ def sign_up(request: HttpRequest, payload: SignUpIn):
         full_name=payload.full_name,
         phone=payload.phone,
         language=payload.language,
+        address=actions.client_address(request),
     )
     return Status(201, {"user": user, "verification_sent": True})
 

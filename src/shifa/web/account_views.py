@@ -202,7 +202,11 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         status = 400
         if form.is_valid():
             try:
-                user = actions.email_sign_up(language=get_language() or "ar", **form.cleaned_data)
+                user = actions.email_sign_up(
+                    language=get_language() or "ar",
+                    address=actions.client_address(request),
+                    **form.cleaned_data,
+                )
             except Problem as exc:
                 status = show_problem(form, exc)
             else:
