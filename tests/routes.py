@@ -73,10 +73,7 @@ BODIES = {
         "email": f"{uuid.uuid4().hex[:8]}@example.jo",
         "role": "nurse",
     },
-    ("POST", "/api/v1/me/identities"): lambda user: {
-        "provider": "google",
-        "id_token": _oidc().id_token(email=f"{uuid.uuid4().hex[:8]}@gmail.com"),
-    },
+    ("POST", "/api/v1/me/identities"): lambda user: _link_body(),
     ("POST", "/clinic/{clinic_id}/invitations"): lambda user: {
         "email": f"{uuid.uuid4().hex[:8]}@example.jo",
         "role": "nurse",
@@ -86,6 +83,14 @@ BODIES = {
     ("POST", "/api/v1/me/recovery-codes"): lambda user: {"code": _recovery_code(user)},
     ("POST", "/api/v1/me/authenticator/remove"): lambda user: {"code": _recovery_code(user)},
 }
+
+
+def _link_body() -> dict:
+    from shifa.accounts.actions import provider_nonce_issue
+
+    nonce = provider_nonce_issue()["nonce"]
+    token = _oidc().id_token(email=f"{uuid.uuid4().hex[:8]}@gmail.com", nonce=nonce)
+    return {"provider": "google", "id_token": token, "nonce": nonce}
 
 
 def _oidc():

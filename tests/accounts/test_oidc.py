@@ -11,6 +11,7 @@ import jwt
 import pytest
 from django.test import Client
 
+from shifa.accounts.actions import provider_nonce_issue
 from shifa.accounts.models import ExternalIdentity, TokenFamily, User
 from shifa.records.models import Patient
 from tests.factories import UserFactory, enrol_authenticator
@@ -18,8 +19,45 @@ from tests.support.oidc import APPLE_ISSUER, GOOGLE_CLIENT_ID, GOOGLE_ISSUER
 
 pytestmark = pytest.mark.django_db
 
+#: The nonce each token minted by the ``oidc_keys`` wrapper below carries (issued by the server, as the app does).
+ISSUED: dict[str, str] = {}
+_UNSET = object()
+
+
+def new_nonce() -> str:
+    return provider_nonce_issue()["nonce"]
+
+
+class NonceMinting:
+    """The test key server, minting tokens for a server-issued nonce unless the test names one."""
+
+    def __init__(self, keys) -> None:
+        self.keys = keys
+
+    def id_token(self, provider: str = "google", *, nonce=_UNSET, **claims) -> str:
+        if nonce is not _UNSET:
+            return self.keys.id_token(provider, nonce=nonce, **claims)
+        nonce = new_nonce()
+        token = self.keys.id_token(provider, nonce=nonce, **claims)
+        ISSUED[token] = nonce
+        return token
+
+    def __getattr__(self, name):
+        return getattr(self.keys, name)
+
+
+@pytest.fixture
+def oidc_keys(oidc_keys):
+    return NonceMinting(oidc_keys)
+
+
+def link_body(provider: str, id_token: str) -> dict:
+    return {"provider": provider, "id_token": id_token, "nonce": ISSUED.get(id_token) or new_nonce()}
+
 
 def provider_sign_in(provider: str, id_token: str, **extra):
+    if "nonce" not in extra:
+        extra["nonce"] = ISSUED.get(id_token) or new_nonce()
     return Client().post(
         f"/api/v1/auth/providers/{provider}/tokens",
         {"id_token": id_token, **extra},
@@ -132,29 +170,50 @@ def test_tokens_that_fail_verification_are_refused(oidc_keys, route, claims):
 
 
 @pytest.mark.parametrize(
-    ("token_nonce", "request_nonce"),
+    ("token_nonce", "request_nonce", "status", "code"),
     [
-        pytest.param("a", "b", id="mismatch"),
-        pytest.param("a", None, id="token-has-nonce-request-has-none"),
-        pytest.param(None, "b", id="request-has-nonce-token-has-none"),
-        pytest.param(hashlib.sha256(b"a").hexdigest(), "b", id="digest-of-another-nonce"),
-        pytest.param("a", hashlib.sha256(b"a").hexdigest(), id="request-sends-the-digest"),
+        pytest.param("A", "B", 401, "invalid_id_token", id="mismatch"),
+        pytest.param("A", None, 422, "validation_failed", id="request-has-none"),
+        pytest.param(None, "B", 401, "invalid_id_token", id="token-has-none"),
+        pytest.param("sha256(A)", "B", 401, "invalid_id_token", id="digest-of-another-nonce"),
+        pytest.param("A", "sha256(A)", 401, "invalid_nonce", id="request-sends-the-digest"),
+        pytest.param("made-up", "made-up", 401, "invalid_nonce", id="not-issued-by-us"),
     ],
 )
-def test_nonces_must_match(oidc_keys, token_nonce, request_nonce):
-    token = oidc_keys.id_token("google", email="n@example.jo", nonce=token_nonce)
-    extra = {} if request_nonce is None else {"nonce": request_nonce}
-    problem(provider_sign_in("google", token, **extra), 401, "invalid_id_token")
+def test_nonces_must_be_ours_and_match(oidc_keys, token_nonce, request_nonce, status, code):
+    issued = {"A": new_nonce(), "B": new_nonce(), "made-up": "a-nonce-we-never-issued"}
+    issued["sha256(A)"] = hashlib.sha256(issued["A"].encode()).hexdigest()
+    token = oidc_keys.id_token("google", email="n@example.jo", nonce=issued.get(token_nonce))
+    body = {"id_token": token}
+    if request_nonce is not None:
+        body["nonce"] = issued[request_nonce]
+    response = Client().post("/api/v1/auth/providers/google/tokens", body, content_type="application/json")
+    problem(response, status, code)
     assert not User.objects.filter(email="n@example.jo").exists()
 
 
-def test_a_matching_nonce_is_accepted(oidc_keys):
-    token = oidc_keys.id_token("google", email="nonce@example.jo", nonce="n-0S6_WzA2Mj")
-    assert provider_sign_in("google", token, nonce="n-0S6_WzA2Mj").status_code == 201
+def test_a_matching_nonce_is_accepted_once(oidc_keys):
+    nonce = new_nonce()
+    token = oidc_keys.id_token("google", email="nonce@example.jo", nonce=nonce)
+    assert provider_sign_in("google", token, nonce=nonce).status_code == 201
+    # The same token and nonce again (a replay) is refused.
+    problem(provider_sign_in("google", token, nonce=nonce), 401, "invalid_nonce")
+
+
+def test_a_nonce_expires_after_ten_minutes(oidc_keys):
+    import datetime as dt
+
+    from shifa.core import timezones
+    from tests.conftest import time_machine
+
+    nonce = new_nonce()
+    token = oidc_keys.id_token("google", email="late@example.jo", nonce=nonce)
+    with time_machine(timezones.now() + dt.timedelta(minutes=11)):
+        problem(provider_sign_in("google", token, nonce=nonce), 401, "invalid_nonce")
 
 
 def test_apples_native_flow_echoes_the_sha256_of_the_nonce(oidc_keys):
-    raw = "c2hpZmEtbm9uY2UtMTIz"
+    raw = new_nonce()
     token = oidc_keys.id_token(
         "apple", email="native@icloud.com", nonce=hashlib.sha256(raw.encode()).hexdigest()
     )
@@ -258,7 +317,7 @@ def test_a_linked_identity_signs_its_user_in_and_is_listed(cast, api, oidc_keys)
     user = cast.patient_user
     client = api(user)
     token = oidc_keys.id_token("google", sub="link-1", email=user.email)
-    linked = client.post("/api/v1/me/identities", {"provider": "google", "id_token": token})
+    linked = client.post("/api/v1/me/identities", link_body("google", token))
     assert linked.status_code == 201, linked.content
     assert linked.json()["provider"] == "google" and linked.json()["email"] == user.email
     identity = ExternalIdentity.objects.get(user=user)
@@ -274,8 +333,9 @@ def test_a_linked_identity_signs_its_user_in_and_is_listed(cast, api, oidc_keys)
     assert [(i["id"], i["provider"]) for i in listed.json()] == [(str(identity.external_id), "google")]
     assert api(cast.other_patient_user).get("/api/v1/me/identities").json() == []
 
-    # Linking the same account again is harmless.
-    again = client.post("/api/v1/me/identities", {"provider": "google", "id_token": token})
+    # Linking the same account again (with a new token: each works once) is harmless.
+    fresh = oidc_keys.id_token("google", sub="link-1", email=user.email)
+    again = client.post("/api/v1/me/identities", link_body("google", fresh))
     assert again.status_code == 201
     assert ExternalIdentity.objects.filter(user=user).count() == 1
 
@@ -284,9 +344,7 @@ def test_a_linked_account_with_an_authenticator_still_needs_it(cast, api, oidc_k
     user = cast.staff_a["doctor"]
     enrol_authenticator(user)
     token = oidc_keys.id_token("google", sub="doctor-google", email=user.email)
-    assert (
-        api(user).post("/api/v1/me/identities", {"provider": "google", "id_token": token}).status_code == 201
-    )
+    assert api(user).post("/api/v1/me/identities", link_body("google", token)).status_code == 201
     families = TokenFamily.objects.filter(user=user).count()
     response = provider_sign_in("google", oidc_keys.id_token("google", sub="doctor-google", email=user.email))
     assert response.status_code == 202, response.content
@@ -299,21 +357,15 @@ def test_a_linked_account_with_an_authenticator_still_needs_it(cast, api, oidc_k
 def test_a_disabled_account_cannot_sign_in_with_its_linked_identity(cast, api, oidc_keys):
     user = cast.patient_user
     token = oidc_keys.id_token("google", sub="disabled", email=user.email)
-    assert (
-        api(user).post("/api/v1/me/identities", {"provider": "google", "id_token": token}).status_code == 201
-    )
+    assert api(user).post("/api/v1/me/identities", link_body("google", token)).status_code == 201
     User.objects.filter(pk=user.pk).update(is_active=False)
-    problem(provider_sign_in("google", token), 403, "account_disabled")
+    fresh = oidc_keys.id_token("google", sub="disabled", email=user.email)
+    problem(provider_sign_in("google", fresh), 403, "account_disabled")
 
 
 def test_an_identity_with_another_email_can_be_linked_and_then_signs_in(cast, api, oidc_keys):
     token = oidc_keys.id_token("apple", sub="relay-1", email="xyz@privaterelay.appleid.com")
-    assert (
-        api(cast.patient_user)
-        .post("/api/v1/me/identities", {"provider": "apple", "id_token": token})
-        .status_code
-        == 201
-    )
+    assert api(cast.patient_user).post("/api/v1/me/identities", link_body("apple", token)).status_code == 201
     again = provider_sign_in(
         "apple", oidc_keys.id_token("apple", sub="relay-1", email="xyz@privaterelay.appleid.com")
     )
@@ -324,15 +376,9 @@ def test_an_identity_with_another_email_can_be_linked_and_then_signs_in(cast, ap
 
 def test_an_identity_linked_to_someone_else_cannot_be_taken(cast, api, oidc_keys):
     token = oidc_keys.id_token("google", sub="owned", email="owner@example.jo")
-    assert (
-        api(cast.patient_user)
-        .post("/api/v1/me/identities", {"provider": "google", "id_token": token})
-        .status_code
-        == 201
-    )
-    taken = api(cast.other_patient_user).post(
-        "/api/v1/me/identities", {"provider": "google", "id_token": token}
-    )
+    assert api(cast.patient_user).post("/api/v1/me/identities", link_body("google", token)).status_code == 201
+    again = oidc_keys.id_token("google", sub="owned", email="owner@example.jo")
+    taken = api(cast.other_patient_user).post("/api/v1/me/identities", link_body("google", again))
     problem(taken, 409, "identity_taken")
     assert ExternalIdentity.objects.get(subject="owned").user == cast.patient_user
 
@@ -340,12 +386,12 @@ def test_an_identity_linked_to_someone_else_cannot_be_taken(cast, api, oidc_keys
 def test_linking_verifies_the_token_and_needs_a_signed_in_user(cast, api, anon, oidc_keys):
     forged = oidc_keys.id_token("google", sub="forged-link", email="f@example.jo", forged=True)
     problem(
-        api(cast.patient_user).post("/api/v1/me/identities", {"provider": "google", "id_token": forged}),
+        api(cast.patient_user).post("/api/v1/me/identities", link_body("google", forged)),
         401,
         "invalid_id_token",
     )
     good = oidc_keys.id_token("google", sub="anon-link", email="f@example.jo")
-    assert anon.post("/api/v1/me/identities", {"provider": "google", "id_token": good}).status_code == 401
+    assert anon.post("/api/v1/me/identities", link_body("google", good)).status_code == 401
     assert not ExternalIdentity.objects.exists()
 
 
@@ -353,21 +399,20 @@ def test_unlinking_works_while_a_password_remains(cast, api, oidc_keys):
     user = cast.patient_user
     client = api(user)
     token = oidc_keys.id_token("google", sub="unlink-1", email=user.email)
-    identity_id = client.post("/api/v1/me/identities", {"provider": "google", "id_token": token}).json()["id"]
+    identity_id = client.post("/api/v1/me/identities", link_body("google", token)).json()["id"]
     assert user.has_usable_password()
     assert client.delete(f"/api/v1/me/identities/{identity_id}").status_code == 204
     assert not ExternalIdentity.objects.filter(user=user).exists()
     assert client.get("/api/v1/me/identities").json() == []
     # Google no longer signs this person in, and the email is still not merged.
-    problem(provider_sign_in("google", token), 409, "link_required")
+    fresh = oidc_keys.id_token("google", sub="unlink-1", email=user.email)
+    problem(provider_sign_in("google", fresh), 409, "link_required")
 
 
 def test_someone_elses_identity_cannot_be_unlinked(cast, api, oidc_keys):
     token = oidc_keys.id_token("google", sub="mine", email="mine@example.jo")
     identity_id = (
-        api(cast.patient_user)
-        .post("/api/v1/me/identities", {"provider": "google", "id_token": token})
-        .json()["id"]
+        api(cast.patient_user).post("/api/v1/me/identities", link_body("google", token)).json()["id"]
     )
     assert api(cast.other_patient_user).delete(f"/api/v1/me/identities/{identity_id}").status_code == 404
     assert api(cast.patient_user).delete(f"/api/v1/me/identities/{uuid.uuid4()}").status_code == 404
@@ -386,7 +431,7 @@ def test_the_last_way_to_sign_in_cannot_be_unlinked(api, oidc_keys):
 
     # A second identity (or a verified phone) is another way in: then one of them may go.
     apple = oidc_keys.id_token("apple", sub="only-way-apple", email="only@example.jo")
-    assert client.post("/api/v1/me/identities", {"provider": "apple", "id_token": apple}).status_code == 201
+    assert client.post("/api/v1/me/identities", link_body("apple", apple)).status_code == 201
     assert client.delete(f"/api/v1/me/identities/{identity_id}").status_code == 204
     (remaining,) = client.get("/api/v1/me/identities").json()
     assert remaining["provider"] == "apple"
@@ -401,7 +446,7 @@ def test_a_verified_phone_is_another_way_to_sign_in(api, oidc_keys):
     user.save()
     client = api(user)
     token = oidc_keys.id_token("google", sub="phone-user", email=user.email)
-    identity_id = client.post("/api/v1/me/identities", {"provider": "google", "id_token": token}).json()["id"]
+    identity_id = client.post("/api/v1/me/identities", link_body("google", token)).json()["id"]
     assert client.delete(f"/api/v1/me/identities/{identity_id}").status_code == 204
 
 

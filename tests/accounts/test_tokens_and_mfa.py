@@ -250,6 +250,9 @@ def test_replacing_the_authenticator_closes_the_consoles_to_every_other_browser(
     TotpDevice.objects.filter(user=admin).update(last_step=0)  # let the same 30-second code serve twice
     mine = signed_in_browser()
     TotpDevice.objects.filter(user=admin).update(last_step=0)
-    assert mine.post("/accounts/security", {"step": "remove", "code": pyotp.TOTP(secret).now()}).status_code == 302
+    assert (
+        mine.post("/accounts/security", {"step": "remove", "code": pyotp.TOTP(secret).now()}).status_code
+        == 302
+    )
     assert other.get(console).status_code == 302
     assert other.get(console)["Location"].startswith("/accounts/security")

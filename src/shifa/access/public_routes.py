@@ -37,6 +37,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/api/v1/auth/tokens/refresh"),
         ("POST", "/api/v1/auth/phone/codes"),
         ("POST", "/api/v1/auth/phone/tokens"),
+        ("POST", "/api/v1/auth/providers/nonces"),
         ("POST", "/api/v1/auth/providers/{provider}/tokens"),
         ("POST", "/api/v1/auth/sign-up"),
         ("POST", "/api/v1/auth/email/verify"),

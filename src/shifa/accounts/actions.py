@@ -31,6 +31,7 @@ from .models import (
     CodePurpose,
     ExternalIdentity,
     OneTimeCode,
+    ProviderNonce,
     RecoveryCode,
     RefreshToken,
     SignInThrottle,
@@ -826,6 +827,34 @@ def email_verify(*, key: str) -> User:
 
 # --- Google and Apple ----------------------------------------------------------------------------------------
 
+PROVIDER_NONCE_SECONDS = 10 * 60
+
+
+def provider_nonce_issue(*, address: str | None = None) -> dict:
+    """A single-use nonce for the app to put in its Google or Apple sign-in request (ten minutes)."""
+    if address:
+        _attempt([(lockout.account_key(f"nonce-from:{address}"), lockout.NONCES)])
+    nonce = secrets.token_urlsafe(32)
+    now = timezones.now()
+    expires_at = now + dt.timedelta(seconds=PROVIDER_NONCE_SECONDS)
+    with transaction.atomic():
+        ProviderNonce.objects.filter(expires_at__lt=now - dt.timedelta(days=1)).delete()  # tidy as we go
+        ProviderNonce.objects.create(digest=crypto.digest("provider_nonce", nonce), expires_at=expires_at)
+    return {"nonce": nonce, "expires_at": expires_at}
+
+
+def _provider_nonce_spend(nonce: str | None) -> str:
+    """Spend a nonce we issued; the answer for a missing, unknown, expired or used one is the same 401."""
+    rejected = NotAuthenticated(_("This sign-in has expired. Start again."), code="invalid_nonce")
+    if not nonce:
+        raise rejected
+    spent = ProviderNonce.objects.filter(
+        digest=crypto.digest("provider_nonce", nonce), used_at__isnull=True, expires_at__gt=timezones.now()
+    ).update(used_at=timezones.now())
+    if spent != 1:
+        raise rejected
+    return nonce
+
 
 def provider_sign_in(
     *, provider: str, id_token: str, nonce: str | None = None, full_name: str = "", language: str = "ar"
@@ -876,6 +905,8 @@ def provider_sign_in(
 def api_provider_sign_in(
     request, *, provider: str, id_token: str, nonce=None, full_name="", name="", language="ar"
 ):
+    oidc.provider_config(provider)
+    nonce = _provider_nonce_spend(nonce)
     user = provider_sign_in(
         provider=provider, id_token=id_token, nonce=nonce, full_name=full_name, language=language
     )
@@ -883,8 +914,10 @@ def api_provider_sign_in(
 
 
 def identity_link(*, user: User, provider: str, id_token: str, nonce: str | None = None) -> ExternalIdentity:
-    """Link a Google or Apple account to the signed-in user (refused if it belongs to someone else)."""
-    identity = oidc.verify_id_token(provider, id_token, nonce=nonce)
+    """Link a Google or Apple account to the signed-in user (refused if it belongs to someone else). The ID
+    token must carry a nonce we issued, so a token obtained elsewhere cannot be linked."""
+    oidc.provider_config(provider)
+    identity = oidc.verify_id_token(provider, id_token, nonce=_provider_nonce_spend(nonce))
     with transaction.atomic():
         existing = (
             ExternalIdentity.objects.select_for_update()

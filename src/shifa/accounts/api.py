@@ -23,6 +23,7 @@ from .schemas import (
     MeOut,
     MfaRequiredOut,
     MfaTokenIn,
+    NonceOut,
     PasswordResetCodeIn,
     PasswordResetIn,
     PasswordResetLinkIn,
@@ -141,6 +142,17 @@ def create_token_phone(request: HttpRequest, payload: PhoneSignInIn):
             language=payload.language,
         )
     )
+
+
+@router.post(
+    "/auth/providers/nonces",
+    response={201: NonceOut, **ERRORS, 429: ProblemOut},
+    operation_id="accounts_create_provider_nonce",
+    summary="A single-use nonce for a Google or Apple sign-in from the app (ten minutes)",
+    **PUBLIC,
+)
+def create_provider_nonce(request: HttpRequest):
+    return Status(201, actions.provider_nonce_issue(address=actions.client_address(request)))
 
 
 @router.post(

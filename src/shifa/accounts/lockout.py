@@ -44,6 +44,12 @@ SENDS = Policy(
 )
 
 
+# Sign-in nonces handed out to one client address: sixty an hour.
+NONCES = Policy(
+    free=60, base=dt.timedelta(minutes=1), cap=dt.timedelta(hours=1), forget_after=dt.timedelta(hours=1)
+)
+
+
 def account_key(email: str) -> str:
     return "account:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
 

@@ -161,6 +161,20 @@ class ExternalIdentity(BaseModel):
         ]
 
 
+class ProviderNonce(BaseModel):
+    """A nonce we issued for a Google or Apple sign-in from the app: the ID token must carry it, and it works
+    once, so an ID token obtained elsewhere (or replayed) cannot sign anyone in here."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sign-in nonce")
+        verbose_name_plural = _("sign-in nonces")
+        indexes = [models.Index(fields=["expires_at"])]
+
+
 class TotpDevice(BaseModel):
     """A user's authenticator app. The shared secret is encrypted at rest; ``last_step`` refuses a code that
     was already used (replay)."""

@@ -61,9 +61,22 @@ class EmailIn(Schema):
     email: str = Field(..., min_length=3, max_length=254)
 
 
+NONCE = Field(
+    ...,
+    min_length=10,
+    max_length=200,
+    description="From POST /auth/providers/nonces; the ID token carries it (Apple's native flow: its SHA-256)",
+)
+
+
+class NonceOut(Schema):
+    nonce: str
+    expires_at: dt.datetime
+
+
 class ProviderTokenIn(Schema):
     id_token: str = Field(..., min_length=10, max_length=8000)
-    nonce: str | None = Field(None, max_length=200)
+    nonce: str = NONCE
     full_name: str = Field("", max_length=200, description="Apple sends the name to the app only once")
     language: str = LANGUAGE
     name: str = DEVICE
@@ -72,7 +85,7 @@ class ProviderTokenIn(Schema):
 class IdentityLinkIn(Schema):
     provider: Literal["google", "apple"]
     id_token: str = Field(..., min_length=10, max_length=8000)
-    nonce: str | None = Field(None, max_length=200)
+    nonce: str = NONCE
 
 
 class IdentityOut(Schema):
