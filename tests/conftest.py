@@ -13,7 +13,8 @@ from django.test import Client
 
 from shifa.access import catalog
 from shifa.access.models import Role
-from shifa.accounts.actions import SESSION_MFA_PASSED, token_pair_issue
+from shifa.accounts.actions import SESSION_MFA_PASSED, SESSION_SIGNED_IN_AT, token_pair_issue
+from shifa.core import timezones
 from tests.factories import (
     ClinicFactory,
     InstitutionFactory,
@@ -60,6 +61,7 @@ def sign_in_page(client: Client, user, *, mfa: bool = True) -> Client:
     if mfa and second_factor_marker(user) is None:
         enrol_authenticator(user)
     session[SESSION_MFA_PASSED] = second_factor_marker(user) if mfa else False
+    session[SESSION_SIGNED_IN_AT] = timezones.now().timestamp()
     session.save()
     return client
 

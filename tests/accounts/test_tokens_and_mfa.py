@@ -256,3 +256,32 @@ def test_replacing_the_authenticator_closes_the_consoles_to_every_other_browser(
     )
     assert other.get(console).status_code == 302
     assert other.get(console)["Location"].startswith("/accounts/security")
+
+
+def test_changing_how_one_signs_in_needs_a_recent_sign_in(cast, oidc_keys):
+    from shifa.accounts.actions import provider_nonce_issue
+
+    patient = cast.patient_user
+    client = ApiClient(patient, mfa=False)
+    assert client.get("/api/v1/me").status_code == 200
+    # A sign-in kept alive by refreshing (or a stolen refresh token) is not a recent sign-in.
+    TokenFamily.objects.filter(user=patient).update(created_at=timezones.now() - dt.timedelta(minutes=16))
+    nonce = provider_nonce_issue()["nonce"]
+    token = oidc_keys.id_token(email="thief@gmail.com", nonce=nonce)
+    refused = client.post("/api/v1/me/identities", {"provider": "google", "id_token": token, "nonce": nonce})
+    assert refused.status_code == 403 and refused.json()["code"] == "recent_sign_in_required"
+    assert client.post("/api/v1/me/authenticator").json()["code"] == "recent_sign_in_required"
+    assert not TotpDevice.objects.filter(user=patient).exists()
+
+
+def test_the_security_page_asks_a_stale_session_to_sign_in_again(cast):
+    from shifa.accounts.actions import SESSION_SIGNED_IN_AT
+    from tests.conftest import sign_in_page
+
+    browser = sign_in_page(Client(HTTP_ACCEPT_LANGUAGE="en"), cast.patient_user, mfa=False)
+    session = browser.session
+    session[SESSION_SIGNED_IN_AT] = (timezones.now() - dt.timedelta(hours=1)).timestamp()
+    session.save()
+    page = browser.post("/accounts/security", {"step": "start"})
+    assert "sign in again to change how you sign in" in page.content.decode()
+    assert not TotpDevice.objects.filter(user=cast.patient_user).exists()

@@ -220,6 +220,31 @@ def user_set_language(*, user: User, language: str) -> None:
 SESSION_MFA_PENDING = "shifa_mfa_pending"
 #: The id of the authenticator app this session passed (see ``queries.second_factor_marker``), else False.
 SESSION_MFA_PASSED = "shifa_mfa_passed"
+#: When this session signed in (a POSIX timestamp): changing how one signs in needs a recent sign-in.
+SESSION_SIGNED_IN_AT = "shifa_signed_in_at"
+RECENT_SIGN_IN = dt.timedelta(minutes=15)
+
+
+def require_recent_sign_in(signed_in_at: dt.datetime | None) -> None:
+    """Changing how an account signs in (an authenticator app, a linked Google or Apple account) needs a sign-in
+    from the last few minutes, so a stolen session or refresh token cannot make itself permanent."""
+    if signed_in_at is None or timezones.now() - signed_in_at > RECENT_SIGN_IN:
+        raise Forbidden(
+            _("For your safety, sign in again to change how you sign in."), code="recent_sign_in_required"
+        )
+
+
+def signed_in_at(request) -> dt.datetime | None:
+    """When the caller signed in: the token family's start (API) or the session's sign-in (pages)."""
+    claims = getattr(request, "token_claims", None)
+    if claims is not None:
+        return (
+            TokenFamily.objects.filter(external_id=claims.family_id)
+            .values_list("created_at", flat=True)
+            .first()
+        )
+    stamp = request.session.get(SESSION_SIGNED_IN_AT) if hasattr(request, "session") else None
+    return dt.datetime.fromtimestamp(stamp, tz=dt.UTC) if stamp else None
 
 
 def session_begin(request, user: User) -> bool:
@@ -232,6 +257,7 @@ def session_begin(request, user: User) -> bool:
         return False
     login(request, user)
     request.session[SESSION_MFA_PASSED] = False
+    request.session[SESSION_SIGNED_IN_AT] = timezones.now().timestamp()
     return True
 
 
@@ -264,6 +290,7 @@ def session_mfa_complete(request, *, code: str) -> User:
     request.session.pop(SESSION_MFA_PENDING, None)
     login(request, user)
     request.session[SESSION_MFA_PASSED] = second_factor_marker(user)
+    request.session[SESSION_SIGNED_IN_AT] = timezones.now().timestamp()
     return user
 
 

@@ -286,6 +286,7 @@ def list_identities(request: HttpRequest):
     **operation("accounts.manage_security"),
 )
 def link_identity(request: HttpRequest, payload: IdentityLinkIn):
+    actions.require_recent_sign_in(actions.signed_in_at(request))
     return Status(
         201,
         actions.identity_link(
@@ -314,6 +315,7 @@ def unlink_identity(request: HttpRequest, identity_id: uuid.UUID):
     **operation("accounts.manage_security"),
 )
 def begin_authenticator(request: HttpRequest):
+    actions.require_recent_sign_in(actions.signed_in_at(request))
     return Status(201, actions.totp_begin(user=request.actor.user))
 
 
@@ -337,6 +339,7 @@ def remove_authenticator(request: HttpRequest, payload: CodeIn):
     **operation("accounts.manage_security"),
 )
 def confirm_authenticator(request: HttpRequest, payload: CodeIn):
+    actions.require_recent_sign_in(actions.signed_in_at(request))
     return {"recovery_codes": actions.totp_confirm(user=request.actor.user, code=payload.code)}
 
 

@@ -355,6 +355,7 @@ def security(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and step == "start":
         form = forms.MfaForm() if enrolled else forms.EnrolForm()
         try:
+            actions.require_recent_sign_in(actions.signed_in_at(request))
             setup = actions.totp_begin(user=user)
         except Problem as exc:  # already set up (a second tab, a double click)
             messages.info(request, exc.detail)
@@ -372,6 +373,7 @@ def security(request: HttpRequest) -> HttpResponse:
         status = 400
         if form.is_valid():
             try:
+                actions.require_recent_sign_in(actions.signed_in_at(request))
                 recovery_codes = actions.session_totp_confirm(request, code=form.cleaned_data["code"])
                 status = 200
             except Problem as exc:
