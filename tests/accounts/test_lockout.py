@@ -219,3 +219,10 @@ def test_parallel_code_requests_send_one_text(db, settings, tmp_path):
     answers = _in_parallel(ask, 8)
     assert answers.count(202) == 1 and answers.count(429) == 7
     assert len(list(tmp_path.glob("*.json"))) == 1
+
+
+def test_ipv6_addresses_count_per_64_network():
+    assert lockout.address_key("2001:db8:1:2::5") == lockout.address_key("2001:db8:1:2:ffff::9")
+    assert lockout.address_key("2001:db8:1:2::5") != lockout.address_key("2001:db8:1:3::5")
+    assert lockout.address_key("::ffff:192.0.2.7") == lockout.address_key("192.0.2.7") == "address:192.0.2.7"
+    assert lockout.address_key(None) is None

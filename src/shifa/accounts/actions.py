@@ -586,7 +586,7 @@ def phone_code_send(*, phone: str, purpose: str, address: str | None = None, del
     if purpose not in CodePurpose.values:
         raise ValidationFailed(errors=[FieldError("purpose", "invalid_choice", _("Unknown purpose."))])
     _refuse_if_locked(_throttles(phone, address))
-    sends = [(lockout.account_key(f"sms-from:{address}"), lockout.SENDS)] if address else []
+    sends = [(lockout.from_address("sms", address), lockout.SENDS)] if address else []
     if sends:
         _refuse_if_locked(sends)
     now = timezones.now()
@@ -799,7 +799,7 @@ def _limit_mail(kind: str, email: str, address: str | None) -> None:
     emails too, so the limit says nothing about who has an account."""
     keys = [(lockout.account_key(f"{kind}:{email_key(email)}"), lockout.RESEND)]
     if address:
-        keys.append((lockout.account_key(f"{kind}-from:{address}"), lockout.ADDRESS))
+        keys.append((lockout.from_address(kind, address), lockout.ADDRESS))
     _attempt(keys)
 
 
@@ -860,7 +860,7 @@ PROVIDER_NONCE_SECONDS = 10 * 60
 def provider_nonce_issue(*, address: str | None = None) -> dict:
     """A single-use nonce for the app to put in its Google or Apple sign-in request (ten minutes)."""
     if address:
-        _attempt([(lockout.account_key(f"nonce-from:{address}"), lockout.NONCES)])
+        _attempt([(lockout.from_address("nonce", address), lockout.NONCES)])
     nonce = secrets.token_urlsafe(32)
     now = timezones.now()
     expires_at = now + dt.timedelta(seconds=PROVIDER_NONCE_SECONDS)

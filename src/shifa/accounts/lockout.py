@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 
 
@@ -55,4 +56,20 @@ def account_key(email: str) -> str:
 
 
 def address_key(address: str | None) -> str | None:
-    return f"address:{address}" if address else None
+    """One key per IPv4 address, and per /64 network for IPv6 (one subscriber holds a whole /64)."""
+    if not address:
+        return None
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return f"address:{address}"
+    if ip.version == 6:
+        if ip.ipv4_mapped is not None:
+            return f"address:{ip.ipv4_mapped}"
+        return f"address:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
+    return f"address:{ip}"
+
+
+def from_address(kind: str, address: str) -> str:
+    """The key counting ``kind`` (texts sent, mails sent, nonces) from one client address or IPv6 /64."""
+    return account_key(f"{kind}-from:{address_key(address)}")
