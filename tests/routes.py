@@ -27,6 +27,34 @@ def _identity(t: Target) -> str:
     return str(identity.external_id)
 
 
+def _notification(t: Target) -> str:
+    from shifa.notifications.models import Notification
+
+    if t.user is None:
+        return str(uuid.uuid4())
+    n = Notification.objects.create(
+        recipient=t.user,
+        kind="security.password_changed",
+        category="transactional",
+        idempotency_key=uuid.uuid4().hex,
+        language="en",
+        title="t",
+        body="b",
+    )
+    return str(n.external_id)
+
+
+def _push_subscription(t: Target) -> str:
+    from shifa.notifications.models import PushSubscription
+
+    if t.user is None:
+        return str(uuid.uuid4())
+    sub = PushSubscription.objects.create(
+        user=t.user, endpoint=f"https://push.example.jo/{uuid.uuid4().hex}", p256dh="x" * 87, auth="y" * 22
+    )
+    return str(sub.external_id)
+
+
 def _invitation(t: Target) -> str:
     import datetime as dt
 
@@ -59,6 +87,8 @@ PROVIDERS = {
     "permission": lambda t: "tenancy.view_members",
     "identity_id": _identity,
     "invitation_id": _invitation,
+    "notification_id": _notification,
+    "subscription_id": _push_subscription,
     "provider": lambda t: "google",
     "key": lambda t: "not-a-valid-key",
     "uid": lambda t: "MQ",
@@ -79,6 +109,10 @@ BODIES = {
         "role": "nurse",
     },
     ("POST", "/accounts/security"): {"step": "start"},
+    ("POST", "/api/v1/me/push-subscriptions"): lambda user: {
+        "endpoint": f"https://push.example.jo/{uuid.uuid4().hex}",
+        "keys": {"p256dh": "B" * 87, "auth": "a" * 22},
+    },
     ("POST", "/api/v1/me/authenticator/confirm"): lambda user: {"code": _enrolment_code(user)},
     ("POST", "/api/v1/me/recovery-codes"): lambda user: {"code": _recovery_code(user)},
     ("POST", "/api/v1/me/authenticator/remove"): lambda user: {"code": _recovery_code(user)},

@@ -86,12 +86,14 @@ def _mount_routers() -> None:
     from shifa.access.api import router as access_router
     from shifa.accounts.api import router as accounts_router
     from shifa.audit.api import router as audit_router
+    from shifa.notifications.api import router as notifications_router
     from shifa.tenancy.api import router as tenancy_router
 
     api.add_router("", accounts_router)
     api.add_router("", tenancy_router)
     api.add_router("", access_router)
     api.add_router("", audit_router)
+    api.add_router("", notifications_router)
 
 
 _mount_routers()

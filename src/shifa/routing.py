@@ -3,6 +3,7 @@
 from django.urls import path
 
 from shifa.access.registry import path_key
+from shifa.notifications.consumers import NotificationsConsumer
 from shifa.tenancy.consumers import ClinicEventsConsumer
 
 
@@ -12,4 +13,5 @@ def ws_path(route: str, consumer, name: str):
 
 websocket_urlpatterns = [
     ws_path("ws/clinics/<uuid:clinic_id>/events", ClinicEventsConsumer, "clinic_events"),
+    ws_path("ws/notifications", NotificationsConsumer, "notifications"),
 ]

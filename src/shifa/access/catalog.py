@@ -56,6 +56,9 @@ PERMISSIONS = [
     PermissionSpec(
         "accounts.manage_security", "user", _("Manage one's own sign-in methods and authenticator app")
     ),
+    PermissionSpec(
+        "notifications.manage_own", "user", _("Read one's notifications and choose how to be notified")
+    ),
     PermissionSpec("patient.use_app", "user", _("Use the patient app")),
     PermissionSpec("clinic.use_console", "user", _("Open the clinic console")),
     PermissionSpec("tenancy.view_clinic", "clinic", _("See the clinic's profile")),
@@ -80,7 +83,12 @@ def needs_second_factor(codename: str, scope: str) -> bool:
 #: Held by every signed-in account whatever its roles (someone invited but not yet placed can still see
 #: themselves and sign out).
 BASELINE_PERMISSIONS = frozenset(
-    {"accounts.view_self", "accounts.manage_own_tokens", "accounts.manage_security"}
+    {
+        "accounts.view_self",
+        "accounts.manage_own_tokens",
+        "accounts.manage_security",
+        "notifications.manage_own",
+    }
 )
 _EVERY_SIGNED_IN = dict.fromkeys(sorted(BASELINE_PERMISSIONS), True)
 _EVERY_STAFF = {**_EVERY_SIGNED_IN, "clinic.use_console": True, "tenancy.view_clinic": True}

@@ -540,6 +540,7 @@ def totp_remove(*, user: User, code: str, address: str | None = None) -> None:
         TotpDevice.objects.filter(user=user).delete()
         RecoveryCode.objects.filter(user=user).delete()
         token_families_revoke_all(user=user, reason="authenticator_removed")
+        _security_notice(user, "security.authenticator_removed")
 
 
 # --- Sign-in flows for API clients ---------------------------------------------------------------------------
@@ -959,9 +960,13 @@ def identity_link(*, user: User, provider: str, id_token: str, nonce: str | None
                 % {"provider": provider.title()},
                 code="identity_taken",
             )
-        return ExternalIdentity.objects.create(
+        linked = ExternalIdentity.objects.create(
             user=user, provider=provider, subject=identity.subject, email=identity.email
         )
+        _security_notice(
+            user, "security.identity_linked", {"provider": provider.title(), "email": identity.email}
+        )
+        return linked
 
 
 def identity_unlink(*, user: User, identity_id: uuid.UUID) -> None:
@@ -1024,12 +1029,26 @@ def password_reset_request(*, email: str = "", phone: str = "", address: str | N
     )
 
 
+def _security_notice(user: User, kind: str, data: dict | None = None) -> None:
+    """Tell the person about a change to how their account signs in (in the change's transaction)."""
+    from shifa.notifications.actions import notify
+
+    notify(
+        recipient=user,
+        kind=kind,
+        data=data or {},
+        idempotency_key=f"{kind}:{uuid.uuid4().hex}",
+        url="/accounts/security",
+    )
+
+
 def _set_new_password(user: User, password: str) -> None:
     _check_password_rules(password, user)
     with transaction.atomic():
         user.set_password(password)
         user.save(update_fields=["password", "updated_at"])
         token_families_revoke_all(user=user, reason="password_reset")
+        _security_notice(user, "security.password_changed")
     _clear_lockout(user.email)
 
 

@@ -55,6 +55,34 @@ def _worker_app():
         return app.with_connector(app.connector.get_worker_connector())
 
 
+#: A worker silent for this long is dead (it beats every few seconds); its unfinished jobs run again.
+STALLED_AFTER_SECONDS = 60.0
+
+
+async def recover_stalled_jobs(worker_app, *, seconds_since_heartbeat: float = STALLED_AFTER_SECONDS) -> int:
+    """Put back in the queue the jobs a dead worker left half done (a crash, a kill -9). Their code must be
+    safe to run again: deliveries, for instance, check with the provider before sending."""
+    stalled = await worker_app.job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat)
+    count = 0
+    for job in stalled:
+        await worker_app.job_manager.retry_job(job)
+        logger.warning("job %s (%s) of a dead worker is queued again", job.id, job.task_name)
+        count += 1
+    await worker_app.job_manager.prune_stalled_workers(seconds_since_heartbeat=seconds_since_heartbeat)
+    return count
+
+
+async def _recover_periodically(worker_app) -> None:
+    while True:
+        try:
+            await recover_stalled_jobs(worker_app)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("could not look for stalled jobs", exc_info=True)
+        await asyncio.sleep(STALLED_AFTER_SECONDS / 2)
+
+
 async def _supervise_worker() -> None:
     """Run the worker; when it dies (say the database went away), log it and start it again with back-off."""
     global _worker_running
@@ -65,7 +93,11 @@ async def _supervise_worker() -> None:
             async with worker_app.open_async():
                 _worker_running = True
                 delay = 1.0
-                await worker_app.run_worker_async(install_signal_handlers=False, name="shifa-web")
+                recovery = asyncio.get_running_loop().create_task(_recover_periodically(worker_app))
+                try:
+                    await worker_app.run_worker_async(install_signal_handlers=False, name="shifa-web")
+                finally:
+                    recovery.cancel()
         except asyncio.CancelledError:
             raise
         except Exception:

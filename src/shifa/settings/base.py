@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "shifa.accounts",
     "shifa.tenancy",
     "shifa.records",
+    "shifa.notifications",
     "shifa.web",
     "shifa.demo",
 ]
@@ -226,6 +227,7 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = DATA_DIR / "outbox" / "email"
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Shifa <no-reply@shifa.jo>")
+SHIFA_MAIL_DOMAIN = os.environ.get("SHIFA_MAIL_DOMAIN", "shifa.jo")  # right-hand side of our Message-IDs
 # Links in messages (verification, invitations, password reset) point here.
 SHIFA_PUBLIC_URL = os.environ.get("SHIFA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
@@ -263,6 +265,12 @@ SHIFA_OIDC_PROVIDERS = {
         "scope": "name email",
     },
 }
+
+# Web Push (shifa.integrations.push): the VAPID key pair is generated into the data folder when unset.
+VAPID_PRIVATE_KEY = os.environ.get("VAPID_PRIVATE_KEY") or secrets.load_or_create(
+    DATA_DIR, "vapid_private_key.pem", secrets.new_vapid_private_key
+)
+VAPID_SUBJECT = os.environ.get("VAPID_SUBJECT", "mailto:support@shifa.jo")
 
 PROCRASTINATE_ON_APP_READY = "shifa.core.jobs.on_app_ready"
 SHIFA_RUN_WORKER = env_bool("SHIFA_RUN_WORKER", True)

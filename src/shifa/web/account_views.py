@@ -553,3 +553,55 @@ def provider_callback(request: HttpRequest, provider: str) -> HttpResponse:
     response = after_sign_in(request, actions.session_begin(request, user), next_url)
     response.delete_cookie(OIDC_COOKIE, samesite="None")
     return response
+
+
+@page("notifications.manage_own", methods=("GET", "POST"))
+@require_http_methods(["GET", "POST"])
+def notifications(request: HttpRequest) -> HttpResponse:
+    """One's notifications (live), how to be notified, and Web Push for this browser."""
+    from shifa.notifications import actions as notification_actions
+    from shifa.notifications import queries as notification_queries
+
+    user = request.actor.user
+    preference = notification_queries.preference_get(user=user)
+    initial = {
+        name: getattr(preference, name)
+        for name in ("push", "email", "sms", "marketing", "quiet_from", "quiet_until")
+    }
+    # Every field may be left empty (all channels off, no quiet hours), so an empty POST is still a form.
+    form = forms.NotificationPreferenceForm(request.POST if request.method == "POST" else None, initial=initial)
+    status = 200
+    if request.method == "POST" and request.POST.get("step") == "read-all":
+        notification_actions.notifications_read_all(user=user)
+        return redirect("web:notifications")
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                notification_actions.preference_set(user=user, **form.cleaned_data)
+            except Problem as exc:
+                status = show_problem(form, exc)
+            else:
+                messages.success(request, _("Your choices are saved."))
+                return redirect("web:notifications")
+    page_ = notification_queries.notification_list(user=user, limit=50)
+    context = {
+        "title": _("Notifications"),
+        "items": page_.items,
+        "unread": notification_queries.unread_count(user=user),
+        "form": form,
+        "time_zone": user.time_zone,
+    }
+    return render(request, "web/accounts/notifications.html", context, status=status)
+
+
+@public_page()
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """The service worker, served from the site root so that its scope is the whole site."""
+    from django.contrib.staticfiles import finders
+
+    with open(finders.find("shifa/js/sw.js"), encoding="utf-8") as handle:
+        response = HttpResponse(handle.read(), content_type="application/javascript; charset=utf-8")
+    response["Service-Worker-Allowed"] = "/"
+    response["Cache-Control"] = "no-cache"
+    return response

@@ -114,3 +114,16 @@ class InvitationForm(forms.Form):
     def __init__(self, *args, roles: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["role"].choices = roles
+
+
+class NotificationPreferenceForm(forms.Form):
+    push = forms.BooleanField(label=_("Push notifications on this device"), required=False)
+    email = forms.BooleanField(label=_("Email"), required=False)
+    sms = forms.BooleanField(label=_("Text messages"), required=False)
+    marketing = forms.BooleanField(label=_("News and offers"), required=False)
+    quiet_from = forms.TimeField(
+        label=_("Quiet hours from"), required=False, widget=forms.TimeInput(attrs={"type": "time"})
+    )
+    quiet_until = forms.TimeField(
+        label=_("Quiet hours until"), required=False, widget=forms.TimeInput(attrs={"type": "time"})
+    )

@@ -22,6 +22,8 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("accounts/security", account_views.security, name="security"),
+    path("accounts/notifications", account_views.notifications, name="notifications"),
+    path("sw.js", account_views.service_worker, name="service_worker"),
     path("accounts/providers/<str:provider>", account_views.provider_start, name="provider_start"),
     path(
         "accounts/providers/<str:provider>/callback",

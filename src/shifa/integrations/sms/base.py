@@ -22,6 +22,8 @@ class SmsError(Exception):
 class SmsMessage:
     to: str  # E.164
     body: str
+    #: Sending the same key twice sends once, where the provider supports it (``already_accepted``).
+    idempotency_key: str | None = None
 
     def __post_init__(self) -> None:
         if not _E164.match(self.to):
@@ -38,6 +40,11 @@ class SmsResult:
 class SmsBackend(Protocol):
     def send(self, message: SmsMessage) -> SmsResult: ...
 
+    def already_accepted(self, idempotency_key: str) -> str | None:
+        """The provider's id of a message it already accepted under this key; None if it did not, or if the
+        provider cannot tell."""
+        ...
+
 
 BACKENDS = {
     "outbox": "shifa.integrations.sms.outbox.OutboxBackend",
@@ -52,8 +59,8 @@ def backend() -> SmsBackend:
     return import_string(BACKENDS[name])()
 
 
-def send_sms(to: str, body: str) -> SmsResult:
-    return backend().send(SmsMessage(to=to, body=body))
+def send_sms(to: str, body: str, *, idempotency_key: str | None = None) -> SmsResult:
+    return backend().send(SmsMessage(to=to, body=body, idempotency_key=idempotency_key))
 
 
 def mask(number: str) -> str:

@@ -32,6 +32,11 @@ class TwilioBackend:
                 "Twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM", retryable=False
             )
 
+    def already_accepted(self, idempotency_key: str) -> str | None:
+        """Twilio's Messages API takes no idempotency key, so it cannot tell: a retry after an unknown outcome
+        may send again (the caller limits that window to a crash between Twilio's answer and our commit)."""
+        return None
+
     def send(self, message: SmsMessage) -> SmsResult:
         url = f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         sender_field = "MessagingServiceSid" if self.sender.startswith("MG") else "From"
