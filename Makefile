@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements.lock
 system-packages:
 	@scripts/system-packages.sh
 
-run: $(STAMP)
+run: system-packages $(STAMP)
 	$(BIN)/shifa run
 
 test: system-packages $(STAMP) lint

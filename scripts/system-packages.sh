@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs beyond Python: gettext (message catalogues) and chromium (browser tests).
+# Debian packages Shifa needs beyond Python: gettext (message catalogues), chromium (browser tests), and for PDF
+# documents Pango (WeasyPrint's text layout) with Arabic fonts (Amiri, Noto).
 # Installs only what is missing; as root directly, otherwise through sudo.
 set -euo pipefail
 need=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v msgfmt >/dev/null || need+=(gettext)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+for package in libpango-1.0-0 libpangoft2-1.0-0 fonts-hosny-amiri fonts-noto-core; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || need+=("$package")
+done
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
   sudo=()

@@ -55,6 +55,29 @@ def _push_subscription(t: Target) -> str:
     return str(sub.external_id)
 
 
+def _document(t: Target) -> str:
+    from django.core.files.base import ContentFile
+
+    from shifa.core import timezones
+    from shifa.documents.models import Document
+
+    author = t.user or (t.membership.user if t.membership is not None else None)
+    if author is None:
+        return str(uuid.uuid4())
+    document = Document(
+        clinic=t.clinic,
+        kind="letter",
+        title="Letter",
+        language="en",
+        created_by=author,
+        status="ready",
+        ready_at=timezones.now(),
+    )
+    document.file.save("x.pdf", ContentFile(b"%PDF-1.4 test"), save=False)
+    Document.unscoped.bulk_create([document])
+    return str(document.external_id)
+
+
 def _invitation(t: Target) -> str:
     import datetime as dt
 
@@ -88,6 +111,7 @@ PROVIDERS = {
     "identity_id": _identity,
     "invitation_id": _invitation,
     "notification_id": _notification,
+    "document_id": _document,
     "subscription_id": _push_subscription,
     "provider": lambda t: "google",
     "key": lambda t: "not-a-valid-key",
@@ -109,6 +133,12 @@ BODIES = {
         "role": "nurse",
     },
     ("POST", "/accounts/security"): {"step": "start"},
+    ("POST", "/api/v1/clinics/{clinic_id}/documents"): {
+        "kind": "letter",
+        "title": "Referral",
+        "language": "en",
+        "context": {"recipient": "Dr. Rana", "body": "Please see this patient."},
+    },
     ("POST", "/api/v1/me/push-subscriptions"): lambda user: {
         "endpoint": f"https://push.example.jo/{uuid.uuid4().hex}",
         "keys": {"p256dh": "B" * 87, "auth": "a" * 22},

@@ -86,6 +86,7 @@ def _mount_routers() -> None:
     from shifa.access.api import router as access_router
     from shifa.accounts.api import router as accounts_router
     from shifa.audit.api import router as audit_router
+    from shifa.documents.api import router as documents_router
     from shifa.notifications.api import router as notifications_router
     from shifa.tenancy.api import router as tenancy_router
 
@@ -94,6 +95,7 @@ def _mount_routers() -> None:
     api.add_router("", access_router)
     api.add_router("", audit_router)
     api.add_router("", notifications_router)
+    api.add_router("", documents_router)
 
 
 _mount_routers()

@@ -64,6 +64,8 @@ PERMISSIONS = [
     PermissionSpec("tenancy.view_clinic", "clinic", _("See the clinic's profile")),
     PermissionSpec("tenancy.view_members", "clinic", _("See the clinic's staff")),
     PermissionSpec("tenancy.manage_invitations", "clinic", _("Invite staff to the clinic")),
+    PermissionSpec("documents.view", "clinic", _("See and download the clinic's documents")),
+    PermissionSpec("documents.create", "clinic", _("Prepare documents (letters) for the clinic")),
     PermissionSpec("access.view_roles", "clinic", _("See the clinic's roles and their permissions")),
     PermissionSpec("access.manage_roles", "clinic", _("Adjust the permissions of the clinic's roles")),
     PermissionSpec("platform.use_console", "platform", _("Open the platform console")),
@@ -91,7 +93,13 @@ BASELINE_PERMISSIONS = frozenset(
     }
 )
 _EVERY_SIGNED_IN = dict.fromkeys(sorted(BASELINE_PERMISSIONS), True)
-_EVERY_STAFF = {**_EVERY_SIGNED_IN, "clinic.use_console": True, "tenancy.view_clinic": True}
+_EVERY_STAFF = {
+    **_EVERY_SIGNED_IN,
+    "clinic.use_console": True,
+    "tenancy.view_clinic": True,
+    "documents.view": True,
+    "documents.create": True,
+}
 
 #: role → {permission: granted_by_default}. A permission absent from a role is beyond the platform's limit.
 ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
@@ -117,7 +125,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
     },
     SECRETARY: {**_EVERY_STAFF, "tenancy.view_members": True, "access.view_roles": False},
     ASSISTANT_DOCTOR: {**_EVERY_STAFF, "tenancy.view_members": False},
-    NURSE: {**_EVERY_STAFF, "tenancy.view_members": False},
+    NURSE: {**_EVERY_STAFF, "tenancy.view_members": False, "documents.create": False},
     DOCTOR: {**_EVERY_STAFF, "tenancy.view_members": True, "access.view_roles": False},
     PATIENT: {**_EVERY_SIGNED_IN, "patient.use_app": True},
 }

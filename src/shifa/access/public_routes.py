@@ -31,6 +31,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/i18n/language"),
         ("GET", "/manifest.webmanifest"),
         ("GET", "/sw.js"),
+        ("GET", "/files/{token}"),
         ("GET", "/api/v1/openapi.json"),
         ("GET", "/api/v1/docs"),
         ("POST", "/api/v1/auth/tokens"),

@@ -7,9 +7,9 @@ import re
 
 from .context import current_request_id
 
-#: Paths whose last segments are secrets (emailed links): logged as ``…/[hidden]``, never in clear.
+#: Paths whose last segments are secrets (emailed links, signed file links): logged as ``…/[hidden]``.
 SECRET_PATHS = re.compile(
-    r"(/accounts/(?:invitations|verify-email|password-reset/[^/\s'\"]+)/)(?!code\b)[^/\s'\"?]+"
+    r"(/(?:accounts/(?:invitations|verify-email|password-reset/[^/\s'\"]+)|files)/)(?!code\b)[^/\s'\"?]+"
 )
 
 

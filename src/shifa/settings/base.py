@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "shifa.tenancy",
     "shifa.records",
     "shifa.notifications",
+    "shifa.documents",
     "shifa.web",
     "shifa.demo",
 ]

@@ -569,7 +569,9 @@ def notifications(request: HttpRequest) -> HttpResponse:
         for name in ("push", "email", "sms", "marketing", "quiet_from", "quiet_until")
     }
     # Every field may be left empty (all channels off, no quiet hours), so an empty POST is still a form.
-    form = forms.NotificationPreferenceForm(request.POST if request.method == "POST" else None, initial=initial)
+    form = forms.NotificationPreferenceForm(
+        request.POST if request.method == "POST" else None, initial=initial
+    )
     status = 200
     if request.method == "POST" and request.POST.get("step") == "read-all":
         notification_actions.notifications_read_all(user=user)

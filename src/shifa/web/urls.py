@@ -38,5 +38,12 @@ urlpatterns = [
     path("clinic/<uuid:clinic_id>", views.clinic_home, name="clinic_home"),
     path("clinic/<uuid:clinic_id>/staff", views.clinic_staff, name="clinic_staff"),
     path("clinic/<uuid:clinic_id>/invitations", views.clinic_invitations, name="clinic_invitations"),
+    path("clinic/<uuid:clinic_id>/documents", views.clinic_documents, name="clinic_documents"),
+    path(
+        "clinic/<uuid:clinic_id>/documents/<uuid:document_id>/file",
+        views.clinic_document_file,
+        name="clinic_document_file",
+    ),
+    path("files/<str:token>", views.signed_file, name="signed_file"),
     path("platform", views.platform_home, name="platform_home"),
 ]

@@ -233,3 +233,32 @@ def clinic_invitations(request: HttpRequest, clinic_id) -> HttpResponse:
         {**_clinic_context(request, "invitations"), "form": form, "rows": rows, "now": timezones.now()},
         status=status,
     )
+
+
+@page("documents.view")
+def clinic_documents(request: HttpRequest, clinic_id) -> HttpResponse:
+    from shifa.documents import queries as document_queries
+    from shifa.documents.models import DocumentStatus
+
+    items = document_queries.document_list(actor=request.actor, limit=100).items
+    waiting = any(d.status in {DocumentStatus.PENDING, DocumentStatus.RENDERING} for d in items)
+    context = {**_clinic_context(request, "documents"), "documents": items, "waiting": waiting}
+    template = "web/clinic/_documents_table.html" if request.htmx else "web/clinic/documents.html"
+    return render(request, template, context)
+
+
+@page("documents.view")
+def clinic_document_file(request: HttpRequest, clinic_id, document_id) -> HttpResponse:
+    from shifa.documents import queries as document_queries
+    from shifa.documents.api import pdf_response
+
+    return pdf_response(document_queries.document_get(actor=request.actor, document_id=document_id))
+
+
+@public_page()
+def signed_file(request: HttpRequest, token: str) -> HttpResponse:
+    """A document through a five-minute signed link (no sign-in: holding the link is the permission)."""
+    from shifa.documents import queries as document_queries
+    from shifa.documents.api import pdf_response
+
+    return pdf_response(document_queries.document_from_link(token))
