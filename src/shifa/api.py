@@ -88,6 +88,7 @@ def _mount_routers() -> None:
     from shifa.audit.api import router as audit_router
     from shifa.documents.api import router as documents_router
     from shifa.notifications.api import router as notifications_router
+    from shifa.reference.api import router as reference_router
     from shifa.tenancy.api import router as tenancy_router
 
     api.add_router("", accounts_router)
@@ -96,6 +97,7 @@ def _mount_routers() -> None:
     api.add_router("", audit_router)
     api.add_router("", notifications_router)
     api.add_router("", documents_router)
+    api.add_router("", reference_router)
 
 
 _mount_routers()

@@ -66,6 +66,9 @@ def run() -> int:
         embedded_postgres.stop()
         return 1
     call_command("migrate", interactive=False, verbosity=1)
+    from shifa.reference.actions import reference_data_ensure
+
+    print(f"Reference data ready: {reference_data_ensure()}", flush=True)
     if demo_wanted(host):
         print(f"Demo data ready: {load_demo()} (demo sign-ins are listed in README.md)", flush=True)
     connections.close_all()

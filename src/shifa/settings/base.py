@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "pgtrigger",
     "procrastinate.contrib.django",
     "channels",
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "shifa.records",
     "shifa.notifications",
     "shifa.documents",
+    "shifa.reference",
     "shifa.web",
     "shifa.demo",
 ]

@@ -1,0 +1,49 @@
+"""Writes of reference data."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from django.db import transaction
+
+from .models import Diagnosis, display_code
+
+DATA = Path(__file__).resolve().parent / "data"
+ICD9_FILE = DATA / "icd9cm_v32_diagnoses.csv"
+
+
+def reference_data_ensure() -> dict[str, int]:
+    """Load the reference data shipped with Shifa when the database lacks it (every start; cheap when present)."""
+    from shifa.audit.context import audit_context
+
+    with audit_context(source="reference-data"):
+        if Diagnosis.objects.count() < ICD9_CODES:
+            icd9_load()
+    return {"diagnoses": Diagnosis.objects.count()}
+
+
+ICD9_CODES = 14567
+
+
+def icd9_load(path: Path = ICD9_FILE) -> dict[str, int]:
+    """Load the ICD-9-CM diagnosis codes: new codes are added, changed descriptions updated, nothing else
+    touched. Running it again changes nothing."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = {row["code"].strip(): row for row in csv.DictReader(handle)}
+    existing = {d.code: d for d in Diagnosis.objects.all()}
+    created, updated = [], []
+    for code, row in rows.items():
+        title, short = row["long_description"].strip(), row["short_description"].strip()
+        current = existing.get(code)
+        if current is None:
+            created.append(
+                Diagnosis(code=code, display_code=display_code(code), title=title, short_title=short)
+            )
+        elif (current.title, current.short_title) != (title, short):
+            current.title, current.short_title = title, short
+            updated.append(current)
+    with transaction.atomic():
+        Diagnosis.objects.bulk_create(created, batch_size=2000)
+        Diagnosis.objects.bulk_update(updated, ["title", "short_title", "updated_at"], batch_size=2000)
+    return {"created": len(created), "updated": len(updated), "total": len(rows)}
