@@ -78,6 +78,59 @@ def _document(t: Target) -> str:
     return str(document.external_id)
 
 
+def _plan():
+    from shifa.tenancy.models import Plan
+
+    plan, _ = Plan.objects.get_or_create(
+        code="basic",
+        defaults={
+            "name_en": "Basic",
+            "name_ar": "أساسية",
+            "price": "25.000",
+            "period": "monthly",
+            "seats": 10,
+        },
+    )
+    return plan
+
+
+def _application(t: Target) -> str:
+    from shifa.tenancy.models import ClinicApplication
+
+    _plan()
+    suffix = uuid.uuid4().hex[:8]
+    application = ClinicApplication.objects.create(
+        institution_name_en="Group",
+        institution_name_ar="مجموعة",
+        clinic_name_en="New",
+        clinic_name_ar="جديدة",
+        slug=f"new-{suffix}",
+        city="Amman",
+        moh_licence_number="MOH-1",
+        contact_name="Contact",
+        contact_email=f"{suffix}@example.jo",
+        contact_phone="+962791234567",
+    )
+    return str(application.external_id)
+
+
+def _licence(t: Target) -> str:
+    import datetime as dt
+
+    from shifa.tenancy.models import Licence
+
+    licence, _ = Licence.unscoped.get_or_create(
+        clinic=t.clinic,
+        defaults={
+            "plan": _plan(),
+            "seats": 10,
+            "starts_on": dt.date(2026, 1, 1),
+            "ends_on": dt.date(2027, 1, 1),
+        },
+    )
+    return str(licence.external_id)
+
+
 def _invitation(t: Target) -> str:
     import datetime as dt
 
@@ -112,6 +165,9 @@ PROVIDERS = {
     "invitation_id": _invitation,
     "notification_id": _notification,
     "document_id": _document,
+    "application_id": _application,
+    "licence_id": _licence,
+    "code": lambda t: "basic",
     "subscription_id": _push_subscription,
     "provider": lambda t: "google",
     "key": lambda t: "not-a-valid-key",
@@ -133,6 +189,23 @@ BODIES = {
         "role": "nurse",
     },
     ("POST", "/accounts/security"): {"step": "start"},
+    ("POST", "/api/v1/platform/clinic-applications/{application_id}/approve"): {
+        "plan": "basic",
+        "months": 12,
+    },
+    ("POST", "/api/v1/platform/clinic-applications/{application_id}/reject"): {
+        "reason": "Licence unreadable"
+    },
+    ("POST", "/api/v1/platform/licences/{licence_id}/suspend"): {"reason": "Unpaid"},
+    ("POST", "/api/v1/platform/licences/{licence_id}/renew"): {"months": 1},
+    ("PUT", "/api/v1/platform/plans/{code}"): {
+        "code": "basic",
+        "name_en": "Basic",
+        "name_ar": "أساسية",
+        "price": "25.000",
+        "period": "monthly",
+        "seats": 10,
+    },
     ("POST", "/api/v1/clinics/{clinic_id}/documents"): {
         "kind": "letter",
         "title": "Referral",

@@ -72,6 +72,11 @@ PERMISSIONS = [
     PermissionSpec("platform.use_console", "platform", _("Open the platform console")),
     PermissionSpec("platform.view_clinics", "platform", _("See every clinic")),
     PermissionSpec("platform.view_audit", "platform", _("Search the audit log")),
+    PermissionSpec(
+        "platform.manage_clinics",
+        "platform",
+        _("Review clinic applications, issue, suspend and renew licences, set plans"),
+    ),
 ]
 
 #: User-scoped permissions that open staff work and so, like every clinic and platform permission, need a
@@ -111,6 +116,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "reference.view": True,
         "platform.view_clinics": True,
         "platform.view_audit": True,
+        "platform.manage_clinics": True,
     },
     GENERAL_ADMIN: {
         **_EVERY_STAFF,

@@ -48,5 +48,6 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/api/v1/auth/password-reset/link"),
         ("POST", "/api/v1/auth/password-reset/code"),
         ("POST", "/api/v1/invitations/accept"),
+        ("POST", "/api/v1/clinic-applications"),
     }
 )

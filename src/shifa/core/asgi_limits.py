@@ -13,17 +13,28 @@ class _BodyTooLarge(Exception):
     pass
 
 
+def body_limit_for(path: str, default: int) -> int:
+    """The largest body ``path`` accepts: the default, or more for the few routes that take uploads."""
+    from django.conf import settings
+
+    for prefix, limit in getattr(settings, "SHIFA_UPLOAD_LIMITS", {}).items():
+        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+            return limit
+    return default
+
+
 class BodyLimit:
     """Answers 413 as soon as a request body is declared or found to be larger than ``limit`` bytes, and 400 for
     a malformed Content-Length. Counts the bytes as they arrive, so a body without a length is capped too."""
 
     def __init__(self, app, limit: int) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = body_limit_for(scope.get("path", ""), self.default_limit)
         declared = None
         for name, value in scope.get("headers", []):
             if name == b"content-length":
@@ -35,7 +46,7 @@ class BodyLimit:
                     raise ValueError
             except ValueError:
                 return await self._refuse(scope, send, 400)
-            if size > self.limit:
+            if size > limit:
                 return await self._refuse(scope, send, 413)
 
         received = 0
@@ -46,7 +57,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise _BodyTooLarge
             return message
 

@@ -57,7 +57,9 @@ class BodySizeLimitMiddleware:
             return too_large_or_bad(request, status=400)
         if size < 0:
             return too_large_or_bad(request, status=400)
-        if size > settings.SHIFA_MAX_BODY_BYTES:
+        from .asgi_limits import body_limit_for
+
+        if size > body_limit_for(request.path, settings.SHIFA_MAX_BODY_BYTES):
             return too_large_or_bad(request, status=413)
         return self.get_response(request)
 

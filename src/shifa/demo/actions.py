@@ -16,7 +16,7 @@ from shifa.core import crypto, timezones
 from shifa.records.actions import patient_create
 from shifa.records.models import Patient
 from shifa.tenancy.actions import clinic_create, institution_create, membership_grant
-from shifa.tenancy.models import Clinic, ClinicStatus, Institution
+from shifa.tenancy.models import Clinic, ClinicStatus, Institution, Licence, Plan
 
 from .constants import DEMO_PASSWORD, DEMO_TOTP_SECRET
 
@@ -76,6 +76,18 @@ def load_demo() -> dict[str, int]:
                 city=city,
                 status=ClinicStatus.ACTIVE,
             )
+        plan = Plan.objects.filter(code="clinic").first() or Plan.objects.create(
+            code="clinic", name_en="Clinic", name_ar="عيادة", price="40.000", period="monthly", seats=25
+        )
+        for clinic in clinics.values():
+            if not Licence.objects.for_clinic(clinic).exists():
+                Licence.objects.for_clinic(clinic).create(
+                    clinic=clinic,
+                    plan=plan,
+                    seats=plan.seats,
+                    starts_on=dt.date(2026, 1, 1),
+                    ends_on=dt.date(2027, 12, 31),
+                )
         for email, name, role, slugs in STAFF[1:]:
             user = _with_authenticator(_user(email, name))
             for slug in slugs:

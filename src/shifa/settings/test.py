@@ -18,3 +18,7 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 # Mail stays in memory unless a test starts the local SMTP server (tests/support/smtp.py).
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Files written by tests (documents, licence scans) go to a throwaway folder, not the data folder.
+import tempfile  # noqa: E402
+
+MEDIA_ROOT = tempfile.mkdtemp(prefix="shifa-test-media-")

@@ -194,8 +194,342 @@ def invitation_accept(
         now = timezones.now()
         if account.email_verified_at is None:
             User.objects.filter(pk=account.pk).update(email_verified_at=now)
-        membership_grant(clinic=invitation.clinic, user=account, role_code=invitation.role.code)
+        institution = invitation.clinic.institution
+        if invitation.role.code == "general_admin":
+            # The platform invited the owner of a newly approved clinic: they take the institution.
+            if institution.owner_id not in (None, account.pk):
+                raise Conflict(_("This clinic already has a General Admin."), code="owner_exists")
+            Institution.objects.filter(pk=institution.pk, owner__isnull=True).update(owner=account)
+        else:
+            membership_grant(clinic=invitation.clinic, user=account, role_code=invitation.role.code)
         invitation.accepted_at = now
         invitation.accepted_by = account
         invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
     return invitation, account
+
+
+# --- Onboarding: applications, licences (CL-7, PL-1) ------------------------------------------------------------
+
+APPLICATION_FILE_TYPES = {
+    b"%PDF": ("application/pdf", "pdf"),
+    b"\x89PNG": ("image/png", "png"),
+    b"\xff\xd8\xff": ("image/jpeg", "jpg"),
+}
+APPLICATION_MAX_FILES = 5
+
+
+def _file_kind(head: bytes) -> tuple[str, str] | None:
+    for magic, kind in APPLICATION_FILE_TYPES.items():
+        if head.startswith(magic):
+            return kind
+    return None
+
+
+def application_submit(
+    *,
+    institution_name_en: str,
+    institution_name_ar: str,
+    clinic_name_en: str,
+    clinic_name_ar: str,
+    slug: str,
+    city: str,
+    moh_licence_number: str,
+    contact_name: str,
+    contact_email: str,
+    contact_phone: str,
+    documents: list,
+):
+    """A clinic applies to join (a public form). The licence documents (PDF, PNG or JPEG, at most five files of
+    5 MB) are kept in private storage for the reviewer."""
+    import hashlib
+    import uuid
+
+    from django.conf import settings
+    from django.core.files.storage import default_storage
+    from django.utils.text import slugify
+
+    from shifa.accounts.actions import normalize_phone
+    from shifa.accounts.emails import normalize_email
+
+    from .models import ApplicationStatus, ClinicApplication
+
+    errors = []
+    required = {
+        "institution_name_en": institution_name_en,
+        "institution_name_ar": institution_name_ar,
+        "clinic_name_en": clinic_name_en,
+        "clinic_name_ar": clinic_name_ar,
+        "city": city,
+        "moh_licence_number": moh_licence_number,
+        "contact_name": contact_name,
+    }
+    for field, value in required.items():
+        if not value.strip():
+            errors.append(FieldError(field, "required", _("This field is required.")))
+    slug = slugify(slug or clinic_name_en)[:80]
+    if not slug:
+        errors.append(FieldError("slug", "required", _("Choose a short name of Latin letters and digits.")))
+    elif (
+        Clinic.objects.filter(slug=slug).exists()
+        or ClinicApplication.objects.filter(slug=slug, status=ApplicationStatus.SUBMITTED).exists()
+    ):
+        errors.append(FieldError("slug", "taken", _("This short name is taken; choose another.")))
+    try:
+        contact_email = normalize_email(contact_email, field="contact_email")
+    except ValidationFailed as exc:
+        errors += exc.errors
+    try:
+        contact_phone = normalize_phone(contact_phone)
+        if not contact_phone:
+            errors.append(FieldError("contact_phone", "required", _("Enter a phone number.")))
+    except ValidationFailed:
+        errors.append(FieldError("contact_phone", "invalid_phone", _("Enter a valid phone number.")))
+    if not documents:
+        errors.append(FieldError("documents", "required", _("Attach the clinic's licence documents.")))
+    elif len(documents) > APPLICATION_MAX_FILES:
+        errors.append(FieldError("documents", "too_many", _("Attach at most five files.")))
+    checked = []
+    for upload in documents[:APPLICATION_MAX_FILES]:
+        if upload.size > settings.SHIFA_UPLOAD_FILE_BYTES:
+            errors.append(FieldError("documents", "too_large", _("Each file may be at most 5 MB.")))
+            continue
+        upload.seek(0)
+        kind = _file_kind(upload.read(8))
+        upload.seek(0)
+        if kind is None:
+            errors.append(FieldError("documents", "invalid_type", _("Attach PDF, PNG or JPEG files.")))
+            continue
+        checked.append((upload, kind))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    application_id = uuid.uuid4()
+    stored = []
+    for number, (upload, (content_type, extension)) in enumerate(checked, start=1):
+        digest = hashlib.sha256()
+        for chunk in upload.chunks():
+            digest.update(chunk)
+        upload.seek(0)
+        path = default_storage.save(f"applications/{application_id}/{number}.{extension}", upload)
+        stored.append(
+            {
+                "name": (upload.name or f"document-{number}.{extension}")[:120],
+                "path": path,
+                "size": upload.size,
+                "content_type": content_type,
+                "sha256": digest.hexdigest(),
+            }
+        )
+    return ClinicApplication.objects.create(
+        external_id=application_id,
+        institution_name_en=institution_name_en.strip(),
+        institution_name_ar=institution_name_ar.strip(),
+        clinic_name_en=clinic_name_en.strip(),
+        clinic_name_ar=clinic_name_ar.strip(),
+        slug=slug,
+        city=city.strip(),
+        moh_licence_number=moh_licence_number.strip(),
+        contact_name=contact_name.strip(),
+        contact_email=contact_email,
+        contact_phone=contact_phone,
+        documents=stored,
+    )
+
+
+def _open_application(application_id):
+    from shifa.core.errors import NotFound
+
+    from .models import ApplicationStatus, ClinicApplication
+
+    application = ClinicApplication.objects.select_for_update().filter(external_id=application_id).first()
+    if application is None:
+        raise NotFound()
+    if application.status != ApplicationStatus.SUBMITTED:
+        raise Conflict(_("This application was already decided."), code="application_decided")
+    return application
+
+
+def application_approve(*, actor, application_id, plan_code: str, months: int, seats: int | None = None):
+    """Approve: the institution and the clinic are created, a licence is issued, and the contact person is
+    invited (by email) as the General Admin. All or nothing."""
+    import datetime as dt
+
+    from shifa.core import timezones
+
+    from .models import ApplicationStatus, Licence, Plan
+
+    if not 1 <= months <= 60:
+        raise ValidationFailed(errors=[FieldError("months", "out_of_range", _("Between 1 and 60 months."))])
+    plan = Plan.objects.filter(code=plan_code, is_active=True).first()
+    if plan is None:
+        raise ValidationFailed(errors=[FieldError("plan", "invalid_choice", _("Choose an offered plan."))])
+    with transaction.atomic():
+        application = _open_application(application_id)
+        institution = Institution.objects.create(
+            owner=None, name_en=application.institution_name_en, name_ar=application.institution_name_ar
+        )
+        clinic = clinic_create(
+            institution=institution,
+            slug=application.slug,
+            name_en=application.clinic_name_en,
+            name_ar=application.clinic_name_ar,
+            city=application.city,
+            status=ClinicStatus.ACTIVE,
+        )
+        today = timezones.now().date()
+        Licence.objects.for_clinic(clinic).create(
+            clinic=clinic,
+            plan=plan,
+            seats=seats or plan.seats,
+            starts_on=today,
+            ends_on=today + dt.timedelta(days=round(months * 30.44)),
+        )
+        application.status = ApplicationStatus.APPROVED
+        application.decided_by = actor.user
+        application.decided_at = timezones.now()
+        application.clinic = clinic
+        application.save(update_fields=["status", "decided_by", "decided_at", "clinic", "updated_at"])
+        invitation, token = _owner_invitation(clinic, application.contact_email, actor.user)
+        invitation_send(invitation=invitation, token=token, language="ar")
+    return application
+
+
+def _owner_invitation(clinic, email: str, invited_by):
+    """The platform's invitation of a new clinic's General Admin (who will own the institution)."""
+    import datetime as dt
+    import secrets
+
+    from django.conf import settings
+
+    from shifa.access import catalog
+    from shifa.core import crypto, timezones
+
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.for_clinic(clinic).create(
+        clinic=clinic,
+        email=email,
+        role=Role.objects.get(code=catalog.GENERAL_ADMIN),
+        token_digest=crypto.digest(INVITATION_PURPOSE, token),
+        expires_at=timezones.now() + dt.timedelta(days=settings.SHIFA_INVITATION_DAYS),
+        invited_by=invited_by,
+    )
+    return invitation, token
+
+
+def application_reject(*, actor, application_id, reason: str):
+    """Reject with a reason, which the contact person receives by email."""
+    from shifa.core import timezones
+    from shifa.integrations.mail import send_templated_mail
+
+    from .models import ApplicationStatus
+
+    if not reason.strip():
+        raise ValidationFailed(errors=[FieldError("reason", "required", _("Say why, for the applicant."))])
+    with transaction.atomic():
+        application = _open_application(application_id)
+        application.status = ApplicationStatus.REJECTED
+        application.decision_reason = reason.strip()[:500]
+        application.decided_by = actor.user
+        application.decided_at = timezones.now()
+        application.save(
+            update_fields=["status", "decision_reason", "decided_by", "decided_at", "updated_at"]
+        )
+        send_templated_mail(
+            to=application.contact_email,
+            language="ar",
+            template="tenancy/email/application_rejected",
+            context={"application": application, "reason": application.decision_reason},
+        )
+    return application
+
+
+def licence_suspend(*, actor, licence_id, reason: str):
+    from shifa.core import timezones
+    from shifa.core.errors import NotFound
+
+    from .models import Licence
+
+    if not reason.strip():
+        raise ValidationFailed(
+            errors=[FieldError("reason", "required", _("Say why the licence is suspended."))]
+        )
+    with transaction.atomic():
+        licence = Licence.unscoped.select_for_update().filter(external_id=licence_id).first()
+        if licence is None:
+            raise NotFound()
+        licence.suspended_at = timezones.now()
+        licence.suspension_reason = reason.strip()[:300]
+        licence.save(update_fields=["suspended_at", "suspension_reason", "updated_at"])
+    return licence
+
+
+def licence_renew(*, actor, licence_id, months: int):
+    """Extend the licence by ``months`` from its end (or from today if it has already ended); lifts a suspension."""
+    import datetime as dt
+
+    from shifa.core import timezones
+    from shifa.core.errors import NotFound
+
+    from .models import Licence
+
+    if not 1 <= months <= 60:
+        raise ValidationFailed(errors=[FieldError("months", "out_of_range", _("Between 1 and 60 months."))])
+    with transaction.atomic():
+        licence = Licence.unscoped.select_for_update().filter(external_id=licence_id).first()
+        if licence is None:
+            raise NotFound()
+        start = max(licence.ends_on, timezones.now().date())
+        licence.ends_on = start + dt.timedelta(days=round(months * 30.44))
+        licence.suspended_at = None
+        licence.suspension_reason = ""
+        licence.expiry_notified_on = None
+        licence.save(
+            update_fields=["ends_on", "suspended_at", "suspension_reason", "expiry_notified_on", "updated_at"]
+        )
+    return licence
+
+
+def plan_save(
+    *,
+    code: str,
+    name_en: str,
+    name_ar: str,
+    price,
+    period: str,
+    seats: int,
+    entitlements: dict,
+    is_active: bool = True,
+):
+    """Create or change a subscription plan (platform console)."""
+    from decimal import Decimal, InvalidOperation
+
+    from .models import Plan, PlanPeriod
+
+    errors = []
+    try:
+        price = Decimal(str(price)).quantize(Decimal("0.001"))
+        if price < 0:
+            raise InvalidOperation
+    except (InvalidOperation, ValueError):
+        errors.append(FieldError("price", "invalid", _("Enter a price in JOD, e.g. 25.000.")))
+    if period not in PlanPeriod.values:
+        errors.append(FieldError("period", "invalid_choice", _("Choose monthly or yearly.")))
+    if seats < 1:
+        errors.append(FieldError("seats", "out_of_range", _("At least one seat.")))
+    for field, value in {"name_en": name_en, "name_ar": name_ar, "code": code}.items():
+        if not value.strip():
+            errors.append(FieldError(field, "required", _("This field is required.")))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    plan, _created = Plan.objects.update_or_create(
+        code=code.strip(),
+        defaults={
+            "name_en": name_en.strip(),
+            "name_ar": name_ar.strip(),
+            "price": price,
+            "period": period,
+            "seats": seats,
+            "entitlements": entitlements,
+            "is_active": is_active,
+        },
+    )
+    return plan

@@ -4,14 +4,20 @@ import uuid
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Field as F
-from ninja import Query, Router, Schema, Status
+from ninja import File, Form, Query, Router, Schema, Status
+from ninja.files import UploadedFile
 
 from shifa.access.declare import operation
 from shifa.core.schemas import ERRORS, ProblemOut
 
 from . import actions, queries
-from .models import ClinicStatus
+from .models import ApplicationStatus, ClinicStatus
 from .schemas import (
+    ApplicationIn,
+    ApplicationOut,
+    ApplicationPage,
+    ApplicationReceiptOut,
+    ApproveIn,
     ClinicOut,
     ClinicPage,
     InvitationAcceptIn,
@@ -19,8 +25,13 @@ from .schemas import (
     InvitationIn,
     InvitationOut,
     InvitationPage,
+    LicenceOut,
     MembershipOut,
     MembershipPage,
+    PlanIn,
+    PlanOut,
+    ReasonIn,
+    RenewIn,
 )
 
 router = Router(tags=["clinics"])
@@ -37,6 +48,10 @@ class MemberFilter(PageParams):
 
 class ClinicFilter(PageParams):
     status: ClinicStatus | None = None
+
+
+class ApplicationFilter(PageParams):
+    status: ApplicationStatus | None = None
 
 
 @router.get(
@@ -146,3 +161,123 @@ def accept_invitation(request: HttpRequest, payload: InvitationAcceptIn):
         "role": invitation.role.code,
         "needs_authenticator": not account.has_mfa,
     }
+
+
+@router.post(
+    "/clinic-applications",
+    response={201: ApplicationReceiptOut, **ERRORS},
+    operation_id="tenancy_apply",
+    summary="A clinic applies to join Shifa (multipart form with its licence documents: PDF, PNG or JPEG)",
+    **operation(public=True, auth=None),
+)
+def apply(request: HttpRequest, payload: Form[ApplicationIn], documents: File[list[UploadedFile]] = None):
+    application = actions.application_submit(**payload.dict(), documents=list(documents or []))
+    return Status(201, application)
+
+
+PLATFORM = operation("platform.manage_clinics")
+
+
+@router.get(
+    "/platform/clinic-applications",
+    response={200: ApplicationPage, **ERRORS},
+    operation_id="tenancy_list_applications",
+    summary="Clinic applications, newest first",
+    **PLATFORM,
+)
+def list_applications(request: HttpRequest, filters: Query[ApplicationFilter]):
+    page = queries.application_list(status=filters.status, cursor=filters.cursor, limit=filters.limit)
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.post(
+    "/platform/clinic-applications/{application_id}/approve",
+    response={200: ApplicationOut, **ERRORS, 409: ProblemOut, 503: ProblemOut},
+    operation_id="tenancy_approve_application",
+    summary="Approve: create the clinic, issue its licence and invite its General Admin",
+    **PLATFORM,
+)
+def approve_application(request: HttpRequest, application_id: uuid.UUID, payload: ApproveIn):
+    return actions.application_approve(
+        actor=request.actor,
+        application_id=application_id,
+        plan_code=payload.plan,
+        months=payload.months,
+        seats=payload.seats,
+    )
+
+
+@router.post(
+    "/platform/clinic-applications/{application_id}/reject",
+    response={200: ApplicationOut, **ERRORS, 409: ProblemOut, 503: ProblemOut},
+    operation_id="tenancy_reject_application",
+    summary="Reject with a reason the applicant receives",
+    **PLATFORM,
+)
+def reject_application(request: HttpRequest, application_id: uuid.UUID, payload: ReasonIn):
+    return actions.application_reject(
+        actor=request.actor, application_id=application_id, reason=payload.reason
+    )
+
+
+def _licence_out(licence) -> dict:
+    from .policies import licence_state
+
+    return {
+        "external_id": licence.external_id,
+        "plan": licence.plan.code,
+        "seats": licence.seats,
+        "starts_on": licence.starts_on,
+        "ends_on": licence.ends_on,
+        "state": licence_state(licence),
+        "suspension_reason": licence.suspension_reason,
+    }
+
+
+@router.post(
+    "/platform/licences/{licence_id}/suspend",
+    response={200: LicenceOut, **ERRORS},
+    operation_id="tenancy_suspend_licence",
+    summary="Suspend a clinic's licence (new bookings stop; records stay visible)",
+    **PLATFORM,
+)
+def suspend_licence(request: HttpRequest, licence_id: uuid.UUID, payload: ReasonIn):
+    licence = actions.licence_suspend(actor=request.actor, licence_id=licence_id, reason=payload.reason)
+    return _licence_out(licence)
+
+
+@router.post(
+    "/platform/licences/{licence_id}/renew",
+    response={200: LicenceOut, **ERRORS},
+    operation_id="tenancy_renew_licence",
+    summary="Extend a licence (and lift a suspension)",
+    **PLATFORM,
+)
+def renew_licence(request: HttpRequest, licence_id: uuid.UUID, payload: RenewIn):
+    return _licence_out(
+        actions.licence_renew(actor=request.actor, licence_id=licence_id, months=payload.months)
+    )
+
+
+@router.get(
+    "/platform/plans",
+    response={200: list[PlanOut], **ERRORS},
+    operation_id="tenancy_list_plans",
+    summary="Subscription plans, retired ones included",
+    **PLATFORM,
+)
+def list_plans(request: HttpRequest):
+    return queries.plan_list(include_retired=True)
+
+
+@router.put(
+    "/platform/plans/{code}",
+    response={200: PlanOut, **ERRORS},
+    operation_id="tenancy_save_plan",
+    summary="Create or change a subscription plan",
+    **PLATFORM,
+)
+def save_plan(request: HttpRequest, code: str, payload: PlanIn):
+    data = payload.dict()
+    data["code"] = code
+    return actions.plan_save(**data)

@@ -62,6 +62,9 @@ class Institution(BaseModel):
         verbose_name=_("general admin"),
         on_delete=models.PROTECT,
         related_name="owned_institutions",
+        null=True,
+        blank=True,
+        help_text=_("Empty until the invited General Admin accepts"),
     )
 
     class Meta:
@@ -142,3 +145,87 @@ class Invitation(TenantModel):
     class Meta(TenantModel.Meta):
         verbose_name = _("invitation")
         verbose_name_plural = _("invitations")
+
+
+class PlanPeriod(models.TextChoices):
+    MONTHLY = "monthly", _("Monthly")
+    YEARLY = "yearly", _("Yearly")
+
+
+class Plan(BaseModel):
+    """A subscription plan clinics are licensed under (sold in the payments issue)."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    name_ar = models.CharField(_("name (Arabic)"), max_length=100)
+    price = models.DecimalField(_("price (JOD)"), max_digits=10, decimal_places=3)
+    period = models.CharField(_("period"), max_length=10, choices=PlanPeriod.choices)
+    seats = models.PositiveIntegerField(_("staff seats"))
+    entitlements = models.JSONField(_("entitlements"), default=dict, blank=True)
+    is_active = models.BooleanField(_("offered"), default=True)
+
+    class Meta:
+        verbose_name = _("plan")
+        verbose_name_plural = _("plans")
+
+
+class LicenceState(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    EXPIRING = "expiring", _("Expiring")
+    EXPIRED = "expired", _("Expired")
+    SUSPENDED = "suspended", _("Suspended")
+
+
+class Licence(TenantModel):
+    """The clinic's licence to use Shifa: a plan, seats and a validity. Suspended or expired, it stops new
+    bookings; existing records stay visible."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+", verbose_name=_("plan"))
+    seats = models.PositiveIntegerField(_("staff seats"))
+    starts_on = models.DateField(_("valid from"))
+    ends_on = models.DateField(_("valid until"))
+    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
+    suspension_reason = models.CharField(_("reason for suspension"), max_length=300, blank=True)
+    expiry_notified_on = models.DateField(null=True, blank=True)
+
+    class Meta(TenantModel.Meta):
+        verbose_name = _("licence")
+        verbose_name_plural = _("licences")
+        constraints = [models.UniqueConstraint(fields=["clinic"], name="tenancy_one_licence_per_clinic")]
+
+
+class ApplicationStatus(models.TextChoices):
+    SUBMITTED = "submitted", _("Waiting for review")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+class ClinicApplication(BaseModel):
+    """A clinic asking to join Shifa, with its licence documents, until the platform decides."""
+
+    institution_name_en = models.CharField(_("institution (English)"), max_length=200)
+    institution_name_ar = models.CharField(_("institution (Arabic)"), max_length=200)
+    clinic_name_en = models.CharField(_("clinic (English)"), max_length=200)
+    clinic_name_ar = models.CharField(_("clinic (Arabic)"), max_length=200)
+    slug = models.SlugField(_("short name"), max_length=80)
+    city = models.CharField(_("city"), max_length=100)
+    moh_licence_number = models.CharField(_("Ministry of Health licence number"), max_length=60)
+    contact_name = models.CharField(_("contact person"), max_length=200)
+    contact_email = models.EmailField(_("contact email"), max_length=254)
+    contact_phone = models.CharField(_("contact phone"), max_length=16)
+    documents = models.JSONField(_("licence documents"), default=list, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ApplicationStatus.choices, default=ApplicationStatus.SUBMITTED
+    )
+    decision_reason = models.CharField(_("reason"), max_length=500, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    clinic = models.OneToOneField(
+        Clinic, null=True, blank=True, on_delete=models.PROTECT, related_name="application"
+    )
+
+    class Meta:
+        verbose_name = _("clinic application")
+        verbose_name_plural = _("clinic applications")

@@ -98,3 +98,45 @@ def invitation_list(*, actor, cursor: str | None = None, limit: int = 50):
 
     qs = Invitation.objects.for_clinic(actor.require_clinic()).select_related("role", "invited_by")
     return paginate(qs, cursor=cursor, limit=limit, newest_first=True)
+
+
+def application_list(*, status: str | None = None, cursor: str | None = None, limit: int = 50):
+    from .models import ClinicApplication
+
+    qs = ClinicApplication.objects.all()
+    if status:
+        qs = qs.filter(status=status)
+    return paginate(qs, cursor=cursor, limit=limit, newest_first=True)
+
+
+def application_get(*, application_id):
+    from .models import ClinicApplication
+
+    application = ClinicApplication.objects.filter(external_id=application_id).first()
+    if application is None:
+        raise NotFound()
+    return application
+
+
+def application_document(*, application_id, number: int):
+    """The stored file of one licence document (for the platform reviewer)."""
+    from django.core.files.storage import default_storage
+
+    application = application_get(application_id=application_id)
+    if not 1 <= number <= len(application.documents):
+        raise NotFound()
+    document = application.documents[number - 1]
+    return document, default_storage.open(document["path"], "rb")
+
+
+def licence_for(clinic):
+    from .models import Licence
+
+    return Licence.objects.for_clinic(clinic).select_related("plan").first()
+
+
+def plan_list(*, include_retired: bool = False):
+    from .models import Plan
+
+    qs = Plan.objects.all().order_by("price")
+    return list(qs if include_retired else qs.filter(is_active=True))

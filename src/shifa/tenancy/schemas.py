@@ -85,3 +85,104 @@ class InvitationAcceptOut(Schema):
     clinic: ClinicOut
     role: str
     needs_authenticator: bool
+
+
+class ApplicationIn(Schema):
+    institution_name_en: str = Field(..., max_length=200)
+    institution_name_ar: str = Field(..., max_length=200)
+    clinic_name_en: str = Field(..., max_length=200)
+    clinic_name_ar: str = Field(..., max_length=200)
+    slug: str = Field(
+        "", max_length=80, description="Short name for addresses; made from the English name if empty"
+    )
+    city: str = Field(..., max_length=100)
+    moh_licence_number: str = Field(..., max_length=60)
+    contact_name: str = Field(..., max_length=200)
+    contact_email: str = Field(..., max_length=254)
+    contact_phone: str = Field(..., max_length=32)
+
+
+class ApplicationDocumentOut(Schema):
+    name: str
+    size: int
+    content_type: str
+    sha256: str
+
+
+class ApplicationOut(Schema):
+    id: uuid.UUID = Field(..., alias="external_id")
+    status: str
+    institution_name_en: str
+    institution_name_ar: str
+    clinic_name_en: str
+    clinic_name_ar: str
+    slug: str
+    city: str
+    moh_licence_number: str
+    contact_name: str
+    contact_email: str
+    contact_phone: str
+    documents: list[ApplicationDocumentOut]
+    decision_reason: str
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+
+
+class ApplicationReceiptOut(Schema):
+    id: uuid.UUID = Field(..., alias="external_id")
+    status: str
+
+
+class ApplicationPage(Schema):
+    items: list[ApplicationOut]
+    next_cursor: str | None
+
+
+class ApproveIn(Schema):
+    plan: str = Field(..., max_length=40)
+    months: int = Field(12, ge=1, le=60)
+    seats: int | None = Field(None, ge=1, le=10000)
+
+
+class ReasonIn(Schema):
+    reason: str = Field(..., min_length=1, max_length=500)
+
+
+class RenewIn(Schema):
+    months: int = Field(..., ge=1, le=60)
+
+
+class LicenceOut(Schema):
+    id: uuid.UUID = Field(..., alias="external_id")
+    plan: str
+    seats: int
+    starts_on: dt.date
+    ends_on: dt.date
+    state: str
+    suspension_reason: str
+
+
+class PlanIn(Schema):
+    code: str = Field(..., min_length=1, max_length=40, pattern=r"^[a-z0-9-]+$")
+    name_en: str = Field(..., max_length=100)
+    name_ar: str = Field(..., max_length=100)
+    price: str = Field(..., max_length=20, description='JOD with three decimals, as a string: "25.000"')
+    period: str
+    seats: int = Field(..., ge=1, le=10000)
+    entitlements: dict = Field(default_factory=dict)
+    is_active: bool = True
+
+
+class PlanOut(Schema):
+    code: str
+    name_en: str
+    name_ar: str
+    price: str
+    period: str
+    seats: int
+    entitlements: dict
+    is_active: bool
+
+    @staticmethod
+    def resolve_price(plan) -> str:
+        return f"{plan.price:.3f}"
