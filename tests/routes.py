@@ -95,11 +95,18 @@ def _plan():
 
 
 def _application(t: Target) -> str:
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
     from shifa.tenancy.models import ClinicApplication
 
     _plan()
     suffix = uuid.uuid4().hex[:8]
+    path = default_storage.save(f"applications/{suffix}/1.pdf", ContentFile(b"%PDF-1.4 licence"))
     application = ClinicApplication.objects.create(
+        documents=[
+            {"name": "licence.pdf", "path": path, "size": 16, "content_type": "application/pdf", "sha256": ""}
+        ],
         institution_name_en="Group",
         institution_name_ar="مجموعة",
         clinic_name_en="New",
@@ -168,6 +175,7 @@ PROVIDERS = {
     "application_id": _application,
     "licence_id": _licence,
     "code": lambda t: "basic",
+    "number": lambda t: "1",
     "subscription_id": _push_subscription,
     "provider": lambda t: "google",
     "key": lambda t: "not-a-valid-key",
@@ -189,6 +197,7 @@ BODIES = {
         "role": "nurse",
     },
     ("POST", "/accounts/security"): {"step": "start"},
+    ("POST", "/platform/applications/{application_id}"): {"step": "approve", "plan": "basic", "months": 12},
     ("POST", "/api/v1/platform/clinic-applications/{application_id}/approve"): {
         "plan": "basic",
         "months": 12,

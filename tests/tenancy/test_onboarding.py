@@ -191,3 +191,36 @@ def test_plans_are_defined_on_the_platform_with_money_to_three_places(cast, api)
     assert client.put("/api/v1/platform/plans/pro", {**body, "price": "-1"}).status_code == 422
     assert client.put("/api/v1/platform/plans/pro", {**body, "period": "weekly"}).status_code == 422
     assert api(cast.staff_a["clinic_admin"]).get("/api/v1/platform/plans").status_code == 403
+
+
+def test_the_application_page_and_the_platform_review_pages(cast, plan):
+    page = Client(HTTP_ACCEPT_LANGUAGE="ar").get("/clinics/apply")
+    assert page.status_code == 200 and 'dir="rtl"' in page.content.decode()
+    data = {**form(), "documents": [SimpleUploadedFile("licence.pdf", PDF, "application/pdf")]}
+    sent = Client(HTTP_ACCEPT_LANGUAGE="en").post("/clinics/apply", data)
+    assert sent.status_code == 201 and "laila@nour.jo" in sent.content.decode()
+    missing = Client(HTTP_ACCEPT_LANGUAGE="en").post(
+        "/clinics/apply", {**form(slug="other"), "documents": []}
+    )
+    assert missing.status_code == 400 and "licence documents" in missing.content.decode()
+
+    from tests.conftest import sign_in_page
+
+    admin = sign_in_page(Client(HTTP_ACCEPT_LANGUAGE="en"), cast.platform_admin)
+    application = ClinicApplication.objects.get()
+    listing = admin.get("/platform/applications").content.decode()
+    assert "Nour Clinic Zarqa" in listing
+    detail = admin.get(f"/platform/applications/{application.external_id}")
+    assert detail.status_code == 200 and "MOH-2026-0042" in detail.content.decode()
+    scan = admin.get(f"/platform/applications/{application.external_id}/documents/1")
+    assert scan.status_code == 200 and b"".join(scan.streaming_content) == PDF
+    assert admin.get(f"/platform/applications/{application.external_id}/documents/2").status_code == 404
+    approved = admin.post(
+        f"/platform/applications/{application.external_id}",
+        {"step": "approve", "plan": "clinic", "months": "12"},
+    )
+    assert approved.status_code == 302
+    assert Clinic.objects.filter(slug="nour-zarqa", status="active").exists()
+    # Clinic staff cannot open the review pages.
+    staff = sign_in_page(Client(), cast.staff_a["clinic_admin"])
+    assert staff.get("/platform/applications").status_code == 403

@@ -32,6 +32,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/manifest.webmanifest"),
         ("GET", "/sw.js"),
         ("GET", "/files/{token}"),
+        ("GET", "/clinics/apply"),
+        ("POST", "/clinics/apply"),
         ("GET", "/api/v1/openapi.json"),
         ("GET", "/api/v1/docs"),
         ("POST", "/api/v1/auth/tokens"),

@@ -127,3 +127,60 @@ class NotificationPreferenceForm(forms.Form):
     quiet_until = forms.TimeField(
         label=_("Quiet hours until"), required=False, widget=forms.TimeInput(attrs={"type": "time"})
     )
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault(
+            "widget", MultipleFileInput(attrs={"accept": "application/pdf,image/png,image/jpeg"})
+        )
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleFileField, self).clean(f, initial) for f in files]
+
+
+class ClinicApplicationForm(forms.Form):
+    institution_name_ar = _text(_("Institution name (Arabic)"), dir="rtl")
+    institution_name_en = _text(_("Institution name (English)"), dir="ltr")
+    clinic_name_ar = _text(_("Clinic name (Arabic)"), dir="rtl")
+    clinic_name_en = _text(_("Clinic name (English)"), dir="ltr")
+    slug = _text(
+        _("Short name for the web address"),
+        max_length=80,
+        required=False,
+        dir="ltr",
+        help_text=_("Latin letters, digits and dashes, e.g. nour-zarqa"),
+    )
+    city = _text(_("City"), max_length=100)
+    moh_licence_number = _text(_("Ministry of Health licence number"), max_length=60, dir="ltr")
+    contact_name = _text(_("Contact person"), autocomplete="name")
+    contact_email = forms.EmailField(label=_("Contact email"), max_length=254)
+    contact_phone = _text(_("Contact phone"), max_length=32, autocomplete="tel", dir="ltr")
+    documents = MultipleFileField(
+        label=_("Licence documents"),
+        required=False,
+        help_text=_("PDF, PNG or JPEG; up to five files of 5 MB"),
+    )
+
+
+class ApproveForm(forms.Form):
+    plan = forms.ChoiceField(label=_("Plan"))
+    months = forms.IntegerField(label=_("Months of validity"), min_value=1, max_value=60, initial=12)
+
+    def __init__(self, *args, plans=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].choices = plans
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason (the applicant receives it)"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )

@@ -46,4 +46,14 @@ urlpatterns = [
     ),
     path("files/<str:token>", views.signed_file, name="signed_file"),
     path("platform", views.platform_home, name="platform_home"),
+    path("platform/applications", views.platform_applications, name="platform_applications"),
+    path(
+        "platform/applications/<uuid:application_id>", views.platform_application, name="platform_application"
+    ),
+    path(
+        "platform/applications/<uuid:application_id>/documents/<int:number>",
+        views.platform_application_document,
+        name="platform_application_document",
+    ),
+    path("clinics/apply", views.clinic_apply, name="clinic_apply"),
 ]

@@ -262,3 +262,119 @@ def signed_file(request: HttpRequest, token: str) -> HttpResponse:
     from shifa.documents.api import pdf_response
 
     return pdf_response(document_queries.document_from_link(token))
+
+
+@public_page(methods=("GET", "POST"))
+@require_http_methods(["GET", "POST"])
+def clinic_apply(request: HttpRequest) -> HttpResponse:
+    """A clinic applies to join Shifa (public)."""
+    from shifa.tenancy import actions as tenancy_actions
+
+    from .account_views import show_problem
+    from .forms import ClinicApplicationForm
+
+    form = ClinicApplicationForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = {k: v for k, v in form.cleaned_data.items() if k != "documents"}
+            try:
+                tenancy_actions.application_submit(**data, documents=form.cleaned_data["documents"])
+            except Problem as exc:
+                status = show_problem(form, exc)
+            else:
+                return render(
+                    request,
+                    "web/accounts/form_page.html",
+                    {
+                        "title": _("Application received"),
+                        "intro": _("Thank you. We will review your documents and write to %(email)s.")
+                        % {"email": data["contact_email"]},
+                    },
+                    status=201,
+                )
+    return render(
+        request,
+        "web/clinic_apply.html",
+        {"form": form, "title": _("Bring your clinic to Shifa"), "submit": _("Send the application")},
+        status=status,
+    )
+
+
+def _platform_context(nav: str) -> dict:
+    return {"nav": nav, "shell_title": _("Platform console")}
+
+
+@page("platform.manage_clinics")
+def platform_applications(request: HttpRequest) -> HttpResponse:
+    page_ = tenancy_queries.application_list(status=request.GET.get("status") or None, limit=100)
+    return render(
+        request,
+        "web/platform/applications.html",
+        {**_platform_context("applications"), "applications": page_.items},
+    )
+
+
+@page("platform.manage_clinics", methods=("GET", "POST"))
+@require_http_methods(["GET", "POST"])
+def platform_application(request: HttpRequest, application_id) -> HttpResponse:
+    from shifa.tenancy import actions as tenancy_actions
+
+    from .account_views import show_problem
+    from .forms import ApproveForm, RejectForm
+
+    application = tenancy_queries.application_get(application_id=application_id)
+    language = get_language()
+    plans = [
+        (p.code, f"{p.name_ar if language == 'ar' else p.name_en} · {p.price:.3f}")
+        for p in tenancy_queries.plan_list()
+    ]
+    step = request.POST.get("step")
+    approve = ApproveForm(request.POST if step == "approve" else None, plans=plans)
+    reject = RejectForm(request.POST if step == "reject" else None)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        form = approve if step == "approve" else reject
+        if form.is_valid():
+            try:
+                if step == "approve":
+                    tenancy_actions.application_approve(
+                        actor=request.actor,
+                        application_id=application.external_id,
+                        plan_code=form.cleaned_data["plan"],
+                        months=form.cleaned_data["months"],
+                    )
+                    messages.success(request, _("Approved. The General Admin is invited."))
+                else:
+                    tenancy_actions.application_reject(
+                        actor=request.actor,
+                        application_id=application.external_id,
+                        reason=form.cleaned_data["reason"],
+                    )
+                    messages.success(request, _("Rejected. The applicant is told why."))
+            except Problem as exc:
+                status = show_problem(form, exc)
+            else:
+                return redirect("web:platform_applications")
+    context = {
+        **_platform_context("applications"),
+        "application": application,
+        "approve": approve,
+        "reject": reject,
+    }
+    return render(request, "web/platform/application.html", context, status=status)
+
+
+@page("platform.manage_clinics")
+def platform_application_document(request: HttpRequest, application_id, number: int) -> HttpResponse:
+    from django.http import FileResponse
+
+    document, handle = tenancy_queries.application_document(application_id=application_id, number=number)
+    response = FileResponse(
+        handle, content_type=document["content_type"], as_attachment=False, filename=document["name"]
+    )
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Security-Policy"] = "sandbox"
+    return response
