@@ -224,3 +224,30 @@ def test_the_application_page_and_the_platform_review_pages(cast, plan):
     # Clinic staff cannot open the review pages.
     staff = sign_in_page(Client(), cast.staff_a["clinic_admin"])
     assert staff.get("/platform/applications").status_code == 403
+
+
+def test_clinics_are_told_once_when_their_licence_is_about_to_expire(cast, plan):
+    from shifa.notifications.models import Notification
+    from shifa.tenancy.actions import licences_notify_expiring
+
+    today = dt.date(2026, 11, 25)
+    Licence.objects.for_clinic(cast.clinic_a).create(
+        clinic=cast.clinic_a,
+        plan=plan,
+        seats=5,
+        starts_on=dt.date(2026, 1, 1),
+        ends_on=today + dt.timedelta(days=10),
+    )
+    Licence.objects.for_clinic(cast.clinic_b).create(
+        clinic=cast.clinic_b,
+        plan=plan,
+        seats=5,
+        starts_on=dt.date(2026, 1, 1),
+        ends_on=today + dt.timedelta(days=90),
+    )
+    assert licences_notify_expiring(today) == 1
+    told = set(
+        Notification.objects.filter(kind="clinic.licence_expiring").values_list("recipient", flat=True)
+    )
+    assert told == {cast.general_admin.pk, cast.staff_a["clinic_admin"].pk}
+    assert licences_notify_expiring(today) == 0  # once per licence period

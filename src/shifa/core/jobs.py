@@ -49,6 +49,15 @@ def task(name: str, **options) -> Callable:
     return decorate
 
 
+def periodic_task(name: str, *, cron: str, **options) -> Callable:
+    """Declare a job the worker runs on a schedule (cron syntax, UTC). The function receives ``timestamp``."""
+
+    def decorate(func: Callable) -> Callable:
+        return app.periodic(cron=cron)(task(name, **options)(func))
+
+    return decorate
+
+
 def _worker_app():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

@@ -55,3 +55,4 @@ def get(code: str) -> Kind:
 PASSWORD_CHANGED = register(Kind("security.password_changed", TRANSACTIONAL, (IN_APP, EMAIL, PUSH)))
 AUTHENTICATOR_REMOVED = register(Kind("security.authenticator_removed", TRANSACTIONAL, (IN_APP, EMAIL, PUSH)))
 IDENTITY_LINKED = register(Kind("security.identity_linked", TRANSACTIONAL, (IN_APP, EMAIL, PUSH)))
+LICENCE_EXPIRING = register(Kind("clinic.licence_expiring", TRANSACTIONAL, (IN_APP, EMAIL, PUSH)))

@@ -533,3 +533,51 @@ def plan_save(
         },
     )
     return plan
+
+
+def licences_notify_expiring(today=None) -> int:
+    """Tell the General Admin and the clinic admins of each clinic whose licence expires within 30 days (once
+    per licence period). Returns how many clinics were told."""
+    import datetime as dt
+
+    from shifa.access import catalog
+    from shifa.core import timezones
+    from shifa.notifications.actions import notify
+
+    from .models import Licence
+    from .policies import EXPIRING_WITHIN_DAYS
+
+    today = today or timezones.now().date()
+    due = Licence.unscoped.select_related("clinic", "clinic__institution__owner").filter(
+        suspended_at__isnull=True,
+        ends_on__gte=today,
+        ends_on__lte=today + dt.timedelta(days=EXPIRING_WITHIN_DAYS),
+        expiry_notified_on__isnull=True,
+    )
+    told = 0
+    for licence in due:
+        clinic = licence.clinic
+        with transaction.atomic():
+            recipients = {
+                m.user
+                for m in Membership.objects.for_clinic(clinic)
+                .select_related("user")
+                .filter(role__code=catalog.CLINIC_ADMIN, is_active=True)
+            }
+            if clinic.institution.owner is not None:
+                recipients.add(clinic.institution.owner)
+            for user in recipients:
+                notify(
+                    recipient=user,
+                    kind="clinic.licence_expiring",
+                    data={
+                        "clinic": clinic.display_name(user.language or "ar"),
+                        "ends_on": licence.ends_on.isoformat(),
+                    },
+                    idempotency_key=f"licence-expiring:{licence.pk}:{licence.ends_on.isoformat()}",
+                    clinic=clinic,
+                    url=f"/clinic/{clinic.external_id}",
+                )
+            Licence.unscoped.filter(pk=licence.pk).update(expiry_notified_on=today)
+        told += 1
+    return told
