@@ -86,9 +86,9 @@ def _mount_routers() -> None:
     from shifa.access.api import router as access_router
     from shifa.accounts.api import router as accounts_router
     from shifa.audit.api import router as audit_router
+    from shifa.catalog.api import router as catalog_router
     from shifa.documents.api import router as documents_router
     from shifa.notifications.api import router as notifications_router
-    from shifa.reference.api import router as reference_router
     from shifa.tenancy.api import router as tenancy_router
 
     api.add_router("", accounts_router)
@@ -97,7 +97,7 @@ def _mount_routers() -> None:
     api.add_router("", audit_router)
     api.add_router("", notifications_router)
     api.add_router("", documents_router)
-    api.add_router("", reference_router)
+    api.add_router("", catalog_router)
 
 
 _mount_routers()

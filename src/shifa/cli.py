@@ -66,7 +66,7 @@ def run() -> int:
         embedded_postgres.stop()
         return 1
     call_command("migrate", interactive=False, verbosity=1)
-    from shifa.reference.actions import reference_data_ensure
+    from shifa.catalog.actions import reference_data_ensure
 
     print(f"Reference data ready: {reference_data_ensure()}", flush=True)
     if demo_wanted(host):

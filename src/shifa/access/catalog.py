@@ -64,7 +64,7 @@ PERMISSIONS = [
     PermissionSpec("tenancy.view_clinic", "clinic", _("See the clinic's profile")),
     PermissionSpec("tenancy.view_members", "clinic", _("See the clinic's staff")),
     PermissionSpec("tenancy.manage_invitations", "clinic", _("Invite staff to the clinic")),
-    PermissionSpec("reference.view", "user", _("Look up reference data (diagnosis codes and the like)")),
+    PermissionSpec("catalog.view", "user", _("Look up reference data (diagnosis codes and the like)")),
     PermissionSpec("documents.view", "clinic", _("See and download the clinic's documents")),
     PermissionSpec("documents.create", "clinic", _("Prepare documents (letters) for the clinic")),
     PermissionSpec("access.view_roles", "clinic", _("See the clinic's roles and their permissions")),
@@ -105,7 +105,7 @@ _EVERY_STAFF = {
     "tenancy.view_clinic": True,
     "documents.view": True,
     "documents.create": True,
-    "reference.view": True,
+    "catalog.view": True,
 }
 
 #: role → {permission: granted_by_default}. A permission absent from a role is beyond the platform's limit.
@@ -113,7 +113,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
     PLATFORM_ADMIN: {
         **_EVERY_SIGNED_IN,
         "platform.use_console": True,
-        "reference.view": True,
+        "catalog.view": True,
         "platform.view_clinics": True,
         "platform.view_audit": True,
         "platform.manage_clinics": True,

@@ -73,7 +73,7 @@ INSTALLED_APPS = [
     "shifa.records",
     "shifa.notifications",
     "shifa.documents",
-    "shifa.reference",
+    "shifa.catalog",
     "shifa.web",
     "shifa.demo",
 ]

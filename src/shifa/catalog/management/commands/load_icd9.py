@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from shifa.reference.actions import icd9_load
+from shifa.catalog.actions import icd9_load
 
 
 class Command(BaseCommand):

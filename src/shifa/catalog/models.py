@@ -29,7 +29,7 @@ class Diagnosis(BaseModel):
     class Meta:
         verbose_name = _("diagnosis code")
         verbose_name_plural = _("diagnosis codes")
-        indexes = [GinIndex(fields=["title"], opclasses=["gin_trgm_ops"], name="reference_dx_title_trgm")]
+        indexes = [GinIndex(fields=["title"], opclasses=["gin_trgm_ops"], name="catalog_dx_title_trgm")]
 
     def __str__(self) -> str:
         return f"{self.display_code} {self.title}"

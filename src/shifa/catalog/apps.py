@@ -2,7 +2,7 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
-class ReferenceConfig(AppConfig):
-    name = "shifa.reference"
-    label = "reference"
+class CatalogConfig(AppConfig):
+    name = "shifa.catalog"
+    label = "catalog"
     verbose_name = _("Reference data")

@@ -27,9 +27,9 @@ class DiagnosisQuery(Schema):
 @router.get(
     "/reference/diagnoses",
     response={200: list[DiagnosisOut], **ERRORS},
-    operation_id="reference_search_diagnoses",
+    operation_id="catalog_search_diagnoses",
     summary="Search ICD-9-CM diagnosis codes by code prefix or words (typos tolerated)",
-    **operation("reference.view"),
+    **operation("catalog.view"),
 )
 def search_diagnoses(request: HttpRequest, params: Query[DiagnosisQuery]):
     return queries.diagnosis_search(params.q, limit=params.limit)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shifa.reference.actions import icd9_load
-from shifa.reference.models import Diagnosis, display_code
-from shifa.reference.queries import diagnosis_search
+from shifa.catalog.actions import icd9_load
+from shifa.catalog.models import Diagnosis, display_code
+from shifa.catalog.queries import diagnosis_search
 
 
 @pytest.fixture(scope="module")
