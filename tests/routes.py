@@ -138,6 +138,31 @@ def _licence(t: Target) -> str:
     return str(licence.external_id)
 
 
+def _closure(t: Target) -> str:
+    import datetime as dt
+
+    from shifa.scheduling.models import Closure
+
+    closure = Closure.unscoped.create(
+        clinic=t.clinic, starts_on=dt.date(2026, 12, 25), ends_on=dt.date(2026, 12, 25)
+    )
+    return str(closure.external_id)
+
+
+def _doctor(t: Target) -> str:
+    import datetime as dt
+
+    from shifa.scheduling.models import OpeningInterval
+    from shifa.tenancy.models import Membership
+
+    if not OpeningInterval.unscoped.filter(clinic=t.clinic).exists():
+        OpeningInterval.unscoped.create(clinic=t.clinic, weekday=0, opens=dt.time(8), closes=dt.time(16))
+    membership = (
+        Membership.unscoped.filter(clinic=t.clinic, role__code="doctor").select_related("user").first()
+    )
+    return str(membership.user.external_id) if membership else str(uuid.uuid4())
+
+
 def _invitation(t: Target) -> str:
     import datetime as dt
 
@@ -176,6 +201,8 @@ PROVIDERS = {
     "licence_id": _licence,
     "code": lambda t: "basic",
     "number": lambda t: "1",
+    "closure_id": _closure,
+    "doctor_id": _doctor,
     "subscription_id": _push_subscription,
     "provider": lambda t: "google",
     "key": lambda t: "not-a-valid-key",
@@ -197,6 +224,17 @@ BODIES = {
         "role": "nurse",
     },
     ("POST", "/accounts/security"): {"step": "start"},
+    ("PUT", "/api/v1/clinics/{clinic_id}/opening-hours"): {
+        "days": [{"weekday": 0, "intervals": [{"start": "08:00", "end": "16:00"}]}]
+    },
+    ("POST", "/api/v1/clinics/{clinic_id}/closures"): {"starts_on": "2026-12-25", "ends_on": "2026-12-25"},
+    ("PUT", "/api/v1/clinics/{clinic_id}/doctors/{doctor_id}/hours"): {
+        "days": [{"weekday": 0, "intervals": [{"start": "09:00", "end": "12:00"}]}]
+    },
+    ("POST", "/api/v1/clinics/{clinic_id}/doctors/{doctor_id}/time-off"): {
+        "starts_at": "2026-12-01T08:00:00Z",
+        "ends_at": "2026-12-02T08:00:00Z",
+    },
     ("POST", "/platform/applications/{application_id}"): {"step": "approve", "plan": "basic", "months": 12},
     ("POST", "/api/v1/platform/clinic-applications/{application_id}/approve"): {
         "plan": "basic",

@@ -89,6 +89,7 @@ def _mount_routers() -> None:
     from shifa.catalog.api import router as catalog_router
     from shifa.documents.api import router as documents_router
     from shifa.notifications.api import router as notifications_router
+    from shifa.scheduling.api import router as scheduling_router
     from shifa.tenancy.api import router as tenancy_router
 
     api.add_router("", accounts_router)
@@ -98,6 +99,7 @@ def _mount_routers() -> None:
     api.add_router("", notifications_router)
     api.add_router("", documents_router)
     api.add_router("", catalog_router)
+    api.add_router("", scheduling_router)
 
 
 _mount_routers()

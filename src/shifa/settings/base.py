@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "shifa.notifications",
     "shifa.documents",
     "shifa.catalog",
+    "shifa.scheduling",
     "shifa.web",
     "shifa.demo",
 ]
