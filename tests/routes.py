@@ -163,6 +163,13 @@ def _doctor(t: Target) -> str:
     return str(membership.user.external_id) if membership else str(uuid.uuid4())
 
 
+def _service(t: Target) -> str:
+    from shifa.directory.models import Service
+
+    service = Service.unscoped.create(clinic=t.clinic, name_ar="كشف", name_en="Consultation")
+    return str(service.external_id)
+
+
 def _invitation(t: Target) -> str:
     import datetime as dt
 
@@ -203,6 +210,7 @@ PROVIDERS = {
     "number": lambda t: "1",
     "closure_id": _closure,
     "doctor_id": _doctor,
+    "service_id": _service,
     "subscription_id": _push_subscription,
     "provider": lambda t: "google",
     "key": lambda t: "not-a-valid-key",
@@ -224,6 +232,16 @@ BODIES = {
         "role": "nurse",
     },
     ("POST", "/accounts/security"): {"step": "start"},
+    ("POST", "/api/v1/clinics/{clinic_id}/services"): {
+        "name_ar": "كشف",
+        "name_en": "Consultation",
+        "prices": [{"visit_type": "office", "amount": "20.000"}],
+    },
+    ("PUT", "/api/v1/clinics/{clinic_id}/services/{service_id}"): {
+        "name_ar": "كشف",
+        "name_en": "Consultation",
+        "prices": [{"visit_type": "video", "amount": "15.500"}],
+    },
     ("PUT", "/api/v1/clinics/{clinic_id}/opening-hours"): {
         "days": [{"weekday": 0, "intervals": [{"start": "08:00", "end": "16:00"}]}]
     },

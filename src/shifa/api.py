@@ -87,6 +87,7 @@ def _mount_routers() -> None:
     from shifa.accounts.api import router as accounts_router
     from shifa.audit.api import router as audit_router
     from shifa.catalog.api import router as catalog_router
+    from shifa.directory.api import router as directory_router
     from shifa.documents.api import router as documents_router
     from shifa.notifications.api import router as notifications_router
     from shifa.scheduling.api import router as scheduling_router
@@ -100,6 +101,7 @@ def _mount_routers() -> None:
     api.add_router("", documents_router)
     api.add_router("", catalog_router)
     api.add_router("", scheduling_router)
+    api.add_router("", directory_router)
 
 
 _mount_routers()

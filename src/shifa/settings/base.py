@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "shifa.documents",
     "shifa.catalog",
     "shifa.scheduling",
+    "shifa.directory",
     "shifa.web",
     "shifa.demo",
 ]

@@ -1,0 +1,105 @@
+"""A clinic's services and prices."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+
+from shifa.access.declare import operation
+from shifa.core.schemas import ERRORS
+
+from . import actions, queries
+
+router = Router(tags=["services"])
+
+
+class PriceIn(Schema):
+    visit_type: str = Field(..., description="office, video or home")
+    amount: str = Field(..., max_length=20, description='JOD as a string with up to three decimals: "25.500"')
+    doctor_id: uuid.UUID | None = Field(
+        None, description="For one doctor's own price; empty for the clinic's"
+    )
+
+
+class ServiceIn(Schema):
+    name_ar: str = Field(..., max_length=200)
+    name_en: str = Field(..., max_length=200)
+    is_active: bool = True
+    prices: list[PriceIn] = Field(default_factory=list, max_length=60)
+
+
+class PriceOut(Schema):
+    visit_type: str
+    amount: str
+    currency: str = "JOD"
+    doctor_id: uuid.UUID | None
+
+
+class ServiceOut(Schema):
+    id: uuid.UUID
+    name_ar: str
+    name_en: str
+    is_active: bool
+    prices: list[PriceOut]
+
+
+def _out(service) -> dict:
+    return {
+        "id": service.external_id,
+        "name_ar": service.name_ar,
+        "name_en": service.name_en,
+        "is_active": service.is_active,
+        "prices": [
+            {
+                "visit_type": p.visit_type,
+                "amount": f"{p.amount:.3f}",
+                "doctor_id": p.doctor.external_id if p.doctor else None,
+            }
+            for p in service.prices.all()
+        ],
+    }
+
+
+@router.get(
+    "/clinics/{clinic_id}/services",
+    response={200: list[ServiceOut], **ERRORS},
+    operation_id="directory_list_services",
+    summary="The clinic's services and their prices",
+    **operation("tenancy.view_clinic"),
+)
+def list_services(request: HttpRequest, clinic_id: uuid.UUID):
+    return [_out(s) for s in queries.service_list(actor=request.actor, include_retired=True)]
+
+
+def _saved(request, service) -> dict:
+    return _out(
+        next(s for s in queries.service_list(actor=request.actor, include_retired=True) if s.pk == service.pk)
+    )
+
+
+@router.post(
+    "/clinics/{clinic_id}/services",
+    response={201: ServiceOut, **ERRORS},
+    operation_id="directory_add_service",
+    summary="Add a service with its prices per visit type (clinic-wide or per doctor)",
+    **operation("clinic.configure"),
+)
+def add_service(request: HttpRequest, clinic_id: uuid.UUID, payload: ServiceIn):
+    data = payload.dict()
+    data["prices"] = [p for p in data["prices"]]
+    service = actions.service_save(actor=request.actor, **data)
+    return Status(201, _saved(request, service))
+
+
+@router.put(
+    "/clinics/{clinic_id}/services/{service_id}",
+    response={200: ServiceOut, **ERRORS},
+    operation_id="directory_change_service",
+    summary="Change a service and replace its prices",
+    **operation("clinic.configure"),
+)
+def change_service(request: HttpRequest, clinic_id: uuid.UUID, service_id: uuid.UUID, payload: ServiceIn):
+    service = actions.service_save(actor=request.actor, service_id=service_id, **payload.dict())
+    return _saved(request, service)

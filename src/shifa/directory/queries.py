@@ -1,0 +1,25 @@
+"""Reads of the directory: a clinic's services and the price that applies."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch
+
+from .models import Price, Service
+
+
+def service_list(*, actor, include_retired: bool = False) -> list[Service]:
+    clinic = actor.require_clinic()
+    qs = Service.objects.for_clinic(clinic).prefetch_related(
+        Prefetch(
+            "prices",
+            queryset=Price.objects.for_clinic(clinic).select_related("doctor").order_by("visit_type"),
+        )
+    )
+    return list(qs if include_retired else qs.filter(is_active=True))
+
+
+def price_for(*, clinic, service, visit_type: str, doctor=None):
+    """The doctor's own price for this visit type if there is one, else the clinic's; None if not offered."""
+    prices = Price.objects.for_clinic(clinic).filter(service=service, visit_type=visit_type)
+    own = prices.filter(doctor=doctor).first() if doctor is not None else None
+    return own or prices.filter(doctor__isnull=True).first()
