@@ -232,6 +232,13 @@ BODIES = {
         "role": "nurse",
     },
     ("POST", "/accounts/security"): {"step": "start"},
+    ("POST", "/api/v1/clinics/{clinic_id}/service-areas"): {
+        "name": "Amman",
+        "shape": "radius",
+        "center_lat": 31.95,
+        "center_lng": 35.91,
+        "radius_km": 10,
+    },
     ("POST", "/api/v1/clinics/{clinic_id}/services"): {
         "name_ar": "كشف",
         "name_en": "Consultation",
@@ -320,7 +327,10 @@ def _recovery_code(user) -> str:
 
 
 #: A query string for operations that need one to answer 2xx.
-QUERIES = {("GET", "/api/v1/reference/diagnoses"): "?q=250"}
+QUERIES = {
+    ("GET", "/api/v1/reference/diagnoses"): "?q=250",
+    ("GET", "/api/v1/clinics/{clinic_id}/service-areas/coverage"): "?lat=31.95&lng=35.91",
+}
 
 
 def url_for(spec: RouteSpec, target: Target, **overrides) -> str:

@@ -98,3 +98,73 @@ def service_save(
             [Price(clinic=clinic, service=service, visit_type=v, doctor=d, amount=a) for v, d, a in rows]
         )
     return service
+
+
+def service_area_save(
+    *,
+    actor,
+    name: str,
+    shape: str,
+    polygon: list | None = None,
+    center_lat=None,
+    center_lng=None,
+    radius_km=None,
+    travel_buffer_minutes: int = 30,
+    area_id=None,
+):
+    """Draw (or redraw) a home-visit area: a polygon of [lat, lng] corners or a radius around a point."""
+    from . import geometry
+    from .models import AreaShape, ServiceArea
+
+    clinic = actor.require_clinic()
+    errors = []
+    if not name.strip():
+        errors.append(FieldError("name", "required", _("This field is required.")))
+    if not 0 <= travel_buffer_minutes <= 240:
+        errors.append(FieldError("travel_buffer_minutes", "out_of_range", _("Between 0 and 240 minutes.")))
+    if shape == AreaShape.POLYGON:
+        problem = geometry.polygon_problem(polygon or [])
+        if problem:
+            errors.append(
+                FieldError(
+                    "polygon",
+                    "invalid_area",
+                    _("Draw an area of at least three corners that does not cross itself."),
+                )
+            )
+        center_lat = center_lng = radius_km = None
+    elif shape == AreaShape.RADIUS:
+        try:
+            lat, lng, radius = float(center_lat), float(center_lng), float(radius_km)
+            if not (-90 <= lat <= 90 and -180 <= lng <= 180):
+                raise ValueError
+            if not 0 < radius <= 200:
+                errors.append(FieldError("radius_km", "out_of_range", _("A radius from 0 to 200 km.")))
+        except (TypeError, ValueError):
+            errors.append(
+                FieldError("center_lat", "invalid", _("Give the centre as latitude and longitude."))
+            )
+        polygon = []
+    else:
+        errors.append(FieldError("shape", "invalid_choice", _("Choose a drawn area or a radius.")))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    values = {
+        "name": name.strip()[:100],
+        "shape": shape,
+        "polygon": [[float(a), float(b)] for a, b in (polygon or [])],
+        "center_lat": None if center_lat is None else Decimal(str(center_lat)).quantize(Decimal("0.000001")),
+        "center_lng": None if center_lng is None else Decimal(str(center_lng)).quantize(Decimal("0.000001")),
+        "radius_km": None if radius_km is None else Decimal(str(radius_km)).quantize(Decimal("0.01")),
+        "travel_buffer_minutes": travel_buffer_minutes,
+    }
+    with transaction.atomic():
+        if area_id is None:
+            return ServiceArea.objects.for_clinic(clinic).create(clinic=clinic, **values)
+        area = ServiceArea.objects.for_clinic(clinic).select_for_update().filter(external_id=area_id).first()
+        if area is None:
+            raise NotFound()
+        for key, value in values.items():
+            setattr(area, key, value)
+        area.save()
+        return area

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 
 from shifa.access.declare import operation
 from shifa.core.schemas import ERRORS
@@ -103,3 +103,68 @@ def add_service(request: HttpRequest, clinic_id: uuid.UUID, payload: ServiceIn):
 def change_service(request: HttpRequest, clinic_id: uuid.UUID, service_id: uuid.UUID, payload: ServiceIn):
     service = actions.service_save(actor=request.actor, service_id=service_id, **payload.dict())
     return _saved(request, service)
+
+
+class AreaIn(Schema):
+    name: str = Field(..., max_length=100)
+    shape: str = Field(..., description="polygon or radius")
+    polygon: list[list[float]] = Field(default_factory=list, max_length=500, description="[[lat, lng], …]")
+    center_lat: float | None = None
+    center_lng: float | None = None
+    radius_km: float | None = None
+    travel_buffer_minutes: int = 30
+
+
+class AreaOut(Schema):
+    id: uuid.UUID = Field(..., alias="external_id")
+    name: str
+    shape: str
+    polygon: list[list[float]]
+    center_lat: float | None
+    center_lng: float | None
+    radius_km: float | None
+    travel_buffer_minutes: int
+
+
+class CoverageOut(Schema):
+    covered: bool
+    area: AreaOut | None
+
+
+@router.get(
+    "/clinics/{clinic_id}/service-areas",
+    response={200: list[AreaOut], **ERRORS},
+    operation_id="directory_list_areas",
+    summary="Where the clinic makes home visits",
+    **operation("tenancy.view_clinic"),
+)
+def list_areas(request: HttpRequest, clinic_id: uuid.UUID):
+    return queries.service_area_list(actor=request.actor)
+
+
+@router.post(
+    "/clinics/{clinic_id}/service-areas",
+    response={201: AreaOut, **ERRORS},
+    operation_id="directory_add_area",
+    summary="Add a home-visit area (a polygon or a radius around a point)",
+    **operation("clinic.configure"),
+)
+def add_area(request: HttpRequest, clinic_id: uuid.UUID, payload: AreaIn):
+    return Status(201, actions.service_area_save(actor=request.actor, **payload.dict()))
+
+
+@router.get(
+    "/clinics/{clinic_id}/service-areas/coverage",
+    response={200: CoverageOut, **ERRORS},
+    operation_id="directory_area_coverage",
+    summary="Whether a point (a patient's address) lies in one of the clinic's home-visit areas",
+    **operation("tenancy.view_clinic"),
+)
+def coverage(
+    request: HttpRequest,
+    clinic_id: uuid.UUID,
+    lat: float = Query(..., ge=-90, le=90),
+    lng: float = Query(..., ge=-180, le=180),
+):
+    area = queries.home_visit_area(clinic=request.actor.require_clinic(), lat=lat, lng=lng)
+    return {"covered": area is not None, "area": area}

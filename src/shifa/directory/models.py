@@ -59,3 +59,32 @@ class Price(TenantModel):
             ),
             models.CheckConstraint(condition=models.Q(amount__gte=0), name="directory_price_not_negative"),
         ]
+
+
+class AreaShape(models.TextChoices):
+    POLYGON = "polygon", _("Drawn area")
+    RADIUS = "radius", _("Distance around a point")
+
+
+class ServiceArea(TenantModel):
+    """Where the clinic makes home visits: a polygon (a list of [lat, lng] corners) or a radius around a point;
+    with the travel time kept free between two home visits."""
+
+    name = models.CharField(_("name"), max_length=100)
+    shape = models.CharField(_("shape"), max_length=10, choices=AreaShape.choices)
+    polygon = models.JSONField(_("corners"), default=list, blank=True)
+    center_lat = models.DecimalField(
+        _("centre latitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    center_lng = models.DecimalField(
+        _("centre longitude"), max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    radius_km = models.DecimalField(_("radius (km)"), max_digits=6, decimal_places=2, null=True, blank=True)
+    travel_buffer_minutes = models.PositiveSmallIntegerField(
+        _("travel time between visits (minutes)"), default=30
+    )
+    is_active = models.BooleanField(_("in use"), default=True)
+
+    class Meta(TenantModel.Meta):
+        verbose_name = _("home-visit area")
+        verbose_name_plural = _("home-visit areas")

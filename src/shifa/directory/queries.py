@@ -23,3 +23,22 @@ def price_for(*, clinic, service, visit_type: str, doctor=None):
     prices = Price.objects.for_clinic(clinic).filter(service=service, visit_type=visit_type)
     own = prices.filter(doctor=doctor).first() if doctor is not None else None
     return own or prices.filter(doctor__isnull=True).first()
+
+
+def service_area_list(*, actor):
+    from .models import ServiceArea
+
+    return list(
+        ServiceArea.objects.for_clinic(actor.require_clinic()).filter(is_active=True).order_by("name")
+    )
+
+
+def home_visit_area(*, clinic, lat: float, lng: float):
+    """The clinic's home-visit area covering the point, if any (the booking issue calls this)."""
+    from . import geometry
+    from .models import ServiceArea
+
+    for area in ServiceArea.objects.for_clinic(clinic).filter(is_active=True).order_by("pk"):
+        if geometry.contains(area, lat, lng):
+            return area
+    return None
