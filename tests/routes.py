@@ -239,6 +239,7 @@ BODIES = {
         "center_lng": 35.91,
         "radius_km": 10,
     },
+    ("PUT", "/api/v1/clinics/{clinic_id}/insurance-partners"): lambda user: _partner_body(),
     ("POST", "/api/v1/clinics/{clinic_id}/services"): {
         "name_ar": "كشف",
         "name_en": "Consultation",
@@ -300,6 +301,13 @@ def _link_body() -> dict:
     nonce = provider_nonce_issue()["nonce"]
     token = _oidc().id_token(email=f"{uuid.uuid4().hex[:8]}@gmail.com", nonce=nonce)
     return {"provider": "google", "id_token": token, "nonce": nonce}
+
+
+def _partner_body() -> dict:
+    from shifa.catalog.actions import insurers_load
+
+    insurers_load()
+    return {"insurer": "jic", "copay_percent": "20", "pre_approval_required": True}
 
 
 def _oidc():

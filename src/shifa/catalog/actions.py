@@ -17,10 +17,29 @@ def reference_data_ensure() -> dict[str, int]:
     """Load the reference data shipped with Shifa when the database lacks it (every start; cheap when present)."""
     from shifa.audit.context import audit_context
 
+    from .models import InsuranceCompany
+
     with audit_context(source="reference-data"):
         if Diagnosis.objects.count() < ICD9_CODES:
             icd9_load()
-    return {"diagnoses": Diagnosis.objects.count()}
+        insurers_load()
+    return {"diagnoses": Diagnosis.objects.count(), "insurers": InsuranceCompany.objects.count()}
+
+
+def insurers_load(path: Path = DATA / "insurers.csv") -> dict[str, int]:
+    """Add the shipped insurers that are missing (names edited in the platform console are kept)."""
+    from .models import InsuranceCompany
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    known = set(InsuranceCompany.objects.values_list("code", flat=True))
+    new = [
+        InsuranceCompany(code=r["code"], kind=r["kind"], name_en=r["name_en"], name_ar=r["name_ar"])
+        for r in rows
+        if r["code"] not in known
+    ]
+    InsuranceCompany.objects.bulk_create(new)
+    return {"created": len(new), "total": len(rows)}
 
 
 ICD9_CODES = 14567

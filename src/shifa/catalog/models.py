@@ -33,3 +33,25 @@ class Diagnosis(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.display_code} {self.title}"
+
+
+class InsurerKind(models.TextChoices):
+    INSURER = "insurer", _("Insurance company")
+    TPA = "tpa", _("Claims administrator (TPA)")
+
+
+class InsuranceCompany(BaseModel):
+    """An insurer (or claims administrator) active in Jordan."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=InsurerKind.choices)
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    name_ar = models.CharField(_("name (Arabic)"), max_length=200)
+    is_active = models.BooleanField(_("in use"), default=True)
+
+    class Meta:
+        verbose_name = _("insurance company")
+        verbose_name_plural = _("insurance companies")
+
+    def display_name(self, language: str) -> str:
+        return self.name_ar if language == "ar" else self.name_en

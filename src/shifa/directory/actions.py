@@ -168,3 +168,53 @@ def service_area_save(
             setattr(area, key, value)
         area.save()
         return area
+
+
+def insurance_partner_save(
+    *,
+    actor,
+    insurer_code: str,
+    copay_percent,
+    covered_service_ids: list,
+    pre_approval_required: bool,
+    is_active: bool = True,
+):
+    """Accept an insurer (or change the terms): the patient's share, the covered services (none listed: all),
+    whether visits need the insurer's approval first."""
+    from shifa.catalog.models import InsuranceCompany
+
+    from .models import InsurancePartner
+
+    clinic = actor.require_clinic()
+    errors = []
+    insurer = InsuranceCompany.objects.filter(code=insurer_code, is_active=True).first()
+    if insurer is None:
+        errors.append(FieldError("insurer", "invalid_choice", _("Choose an insurer from the list.")))
+    try:
+        share = Decimal(str(copay_percent))
+        if not share.is_finite() or not 0 <= share <= 100 or share != share.quantize(Decimal("0.01")):
+            raise InvalidOperation
+    except (InvalidOperation, ValueError):
+        errors.append(
+            FieldError(
+                "copay_percent", "out_of_range", _("A percentage from 0 to 100, at most two decimals.")
+            )
+        )
+        share = None
+    services = list(Service.objects.for_clinic(clinic).filter(external_id__in=covered_service_ids))
+    if len(services) != len(set(map(str, covered_service_ids))):
+        errors.append(FieldError("covered_services", "invalid_choice", _("Choose services of this clinic.")))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    with transaction.atomic():
+        partner, _created = InsurancePartner.objects.for_clinic(clinic).update_or_create(
+            clinic=clinic,
+            insurer=insurer,
+            defaults={
+                "copay_percent": share,
+                "pre_approval_required": pre_approval_required,
+                "is_active": is_active,
+            },
+        )
+        partner.covered_services.set(services)
+    return partner

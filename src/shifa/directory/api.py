@@ -168,3 +168,63 @@ def coverage(
 ):
     area = queries.home_visit_area(clinic=request.actor.require_clinic(), lat=lat, lng=lng)
     return {"covered": area is not None, "area": area}
+
+
+class PartnerIn(Schema):
+    insurer: str = Field(..., max_length=40, description="The insurer's code from the platform list")
+    copay_percent: str = Field(..., max_length=10, description='The patient\'s share, e.g. "20" or "12.5"')
+    covered_services: list[uuid.UUID] = Field(default_factory=list, description="Empty: every service")
+    pre_approval_required: bool = False
+    is_active: bool = True
+
+
+class PartnerOut(Schema):
+    insurer: str
+    insurer_name_en: str
+    insurer_name_ar: str
+    copay_percent: str
+    covered_services: list[uuid.UUID]
+    pre_approval_required: bool
+    is_active: bool
+
+
+def _partner_out(partner) -> dict:
+    return {
+        "insurer": partner.insurer.code,
+        "insurer_name_en": partner.insurer.name_en,
+        "insurer_name_ar": partner.insurer.name_ar,
+        "copay_percent": f"{partner.copay_percent:.2f}",
+        "covered_services": [s.external_id for s in partner.covered_services.all()],
+        "pre_approval_required": partner.pre_approval_required,
+        "is_active": partner.is_active,
+    }
+
+
+@router.get(
+    "/clinics/{clinic_id}/insurance-partners",
+    response={200: list[PartnerOut], **ERRORS},
+    operation_id="directory_list_partners",
+    summary="The insurers the clinic accepts, and on what terms",
+    **operation("tenancy.view_clinic"),
+)
+def list_partners(request: HttpRequest, clinic_id: uuid.UUID):
+    return [_partner_out(p) for p in queries.insurance_partner_list(actor=request.actor)]
+
+
+@router.put(
+    "/clinics/{clinic_id}/insurance-partners",
+    response={200: PartnerOut, **ERRORS},
+    operation_id="directory_save_partner",
+    summary="Accept an insurer, or change its terms (co-pay, covered services, pre-approval)",
+    **operation("clinic.configure"),
+)
+def save_partner(request: HttpRequest, clinic_id: uuid.UUID, payload: PartnerIn):
+    partner = actions.insurance_partner_save(
+        actor=request.actor,
+        insurer_code=payload.insurer,
+        copay_percent=payload.copay_percent,
+        covered_service_ids=payload.covered_services,
+        pre_approval_required=payload.pre_approval_required,
+        is_active=payload.is_active,
+    )
+    return _partner_out(partner)

@@ -88,3 +88,27 @@ class ServiceArea(TenantModel):
     class Meta(TenantModel.Meta):
         verbose_name = _("home-visit area")
         verbose_name_plural = _("home-visit areas")
+
+
+class InsurancePartner(TenantModel):
+    """An insurer the clinic accepts, and on what terms (CL-4)."""
+
+    insurer = models.ForeignKey(
+        "catalog.InsuranceCompany", on_delete=models.PROTECT, related_name="+", verbose_name=_("insurer")
+    )
+    copay_percent = models.DecimalField(_("patient's share (%)"), max_digits=5, decimal_places=2)
+    covered_services = models.ManyToManyField(
+        Service, blank=True, related_name="+", verbose_name=_("covered services")
+    )
+    pre_approval_required = models.BooleanField(_("needs pre-approval"), default=False)
+    is_active = models.BooleanField(_("accepted"), default=True)
+
+    class Meta(TenantModel.Meta):
+        verbose_name = _("insurance partner")
+        verbose_name_plural = _("insurance partners")
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "insurer"], name="directory_one_partnership"),
+            models.CheckConstraint(
+                condition=models.Q(copay_percent__gte=0, copay_percent__lte=100), name="directory_copay_range"
+            ),
+        ]

@@ -42,3 +42,14 @@ def home_visit_area(*, clinic, lat: float, lng: float):
         if geometry.contains(area, lat, lng):
             return area
     return None
+
+
+def insurance_partner_list(*, actor):
+    from .models import InsurancePartner
+
+    return list(
+        InsurancePartner.objects.for_clinic(actor.require_clinic())
+        .select_related("insurer")
+        .prefetch_related("covered_services")
+        .order_by("insurer__name_en")
+    )
