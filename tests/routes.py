@@ -232,6 +232,23 @@ BODIES = {
         "role": "nurse",
     },
     ("POST", "/accounts/security"): {"step": "start"},
+    ("POST", "/clinic/{clinic_id}/settings/hours"): {"day_0": "08:00-13:00, 14:00-17:00"},
+    ("POST", "/clinic/{clinic_id}/settings/services"): {
+        "name_ar": "كشف",
+        "name_en": "Consultation",
+        "office": "20",
+    },
+    ("POST", "/clinic/{clinic_id}/settings/areas"): {
+        "name": "Amman",
+        "center_lat": "31.95",
+        "center_lng": "35.91",
+        "radius_km": "10",
+        "travel_buffer_minutes": "30",
+    },
+    ("POST", "/clinic/{clinic_id}/settings/insurance"): lambda user: {
+        **{k: v for k, v in _partner_body().items() if k != "pre_approval_required"},
+        "pre_approval_required": "on",
+    },
     ("POST", "/api/v1/clinics/{clinic_id}/service-areas"): {
         "name": "Amman",
         "shape": "radius",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import account_views, views
+from . import account_views, clinic_views, views
 
 app_name = "web"
 
@@ -39,6 +39,16 @@ urlpatterns = [
     path("clinic/<uuid:clinic_id>/staff", views.clinic_staff, name="clinic_staff"),
     path("clinic/<uuid:clinic_id>/invitations", views.clinic_invitations, name="clinic_invitations"),
     path("clinic/<uuid:clinic_id>/documents", views.clinic_documents, name="clinic_documents"),
+    path("clinic/<uuid:clinic_id>/settings/hours", clinic_views.settings_hours, name="settings_hours"),
+    path(
+        "clinic/<uuid:clinic_id>/settings/services", clinic_views.settings_services, name="settings_services"
+    ),
+    path("clinic/<uuid:clinic_id>/settings/areas", clinic_views.settings_areas, name="settings_areas"),
+    path(
+        "clinic/<uuid:clinic_id>/settings/insurance",
+        clinic_views.settings_insurance,
+        name="settings_insurance",
+    ),
     path(
         "clinic/<uuid:clinic_id>/documents/<uuid:document_id>/file",
         views.clinic_document_file,

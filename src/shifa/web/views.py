@@ -151,6 +151,7 @@ def _clinic_context(request: HttpRequest, nav: str) -> dict:
         "role_names": _role_names(actor.roles),
         "can_view_members": has_permission(actor.roles, "tenancy.view_members", clinic),
         "can_invite": has_permission(actor.roles, "tenancy.manage_invitations", clinic),
+        "can_configure": has_permission(actor.roles, "clinic.configure", clinic),
         "nav": nav,
         "shell_title": _("Clinic console"),
     }
