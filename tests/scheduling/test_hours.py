@@ -115,3 +115,26 @@ def test_every_change_is_in_the_audit_log_with_actor_and_before_after(cast, api)
     assert {e["actor"] for e in events} == {str(admin_user.external_id)}
     assert all(e["before"] is None and e["after"]["opens"] for e in inserted)
     assert all(e["after"] is None and e["before"]["closes"] for e in deleted)
+
+
+def test_the_audit_log_viewer_shows_who_changed_the_hours_with_before_and_after(cast, api):
+    from django.test import Client
+
+    from tests.conftest import sign_in_page
+
+    admin_user = cast.staff_a["clinic_admin"]
+    api(admin_user).put(url(cast, "/opening-hours"), WEEK)
+    viewer = sign_in_page(Client(HTTP_ACCEPT_LANGUAGE="en"), cast.platform_admin)
+    page = viewer.get(
+        f"/platform/audit?table=scheduling_openinginterval&clinic={cast.clinic_a.slug}&actor={admin_user.email}"
+    )
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert body.count('class="card stack audit-event"') == 3
+    assert admin_user.email in body and "INSERT · scheduling_openinginterval" in body
+    assert "14:00:00" in body and 'class="diff--changed"' in body
+    nobody = viewer.get("/platform/audit?actor=nobody@example.jo").content.decode()
+    assert "Nothing matches." in nobody
+    assert viewer.get("/platform/audit?entity_id=not-a-uuid").status_code == 200
+    staff = sign_in_page(Client(), admin_user)
+    assert staff.get("/platform/audit").status_code == 403

@@ -184,3 +184,16 @@ class RejectForm(forms.Form):
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+
+class AuditFilterForm(forms.Form):
+    table = forms.CharField(
+        label=_("Table"), required=False, max_length=100, widget=forms.TextInput(attrs={"dir": "ltr"})
+    )
+    entity_id = forms.UUIDField(
+        label=_("Record id"), required=False, widget=forms.TextInput(attrs={"dir": "ltr"})
+    )
+    actor = forms.EmailField(label=_("Who (email)"), required=False)
+    clinic = forms.SlugField(label=_("Clinic (short name)"), required=False)
+    since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))

@@ -57,6 +57,7 @@ urlpatterns = [
     path("files/<str:token>", views.signed_file, name="signed_file"),
     path("platform", views.platform_home, name="platform_home"),
     path("platform/applications", views.platform_applications, name="platform_applications"),
+    path("platform/audit", views.platform_audit, name="platform_audit"),
     path(
         "platform/applications/<uuid:application_id>", views.platform_application, name="platform_application"
     ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -21,6 +22,7 @@ from shifa.core import timezones
 from shifa.core.errors import Problem
 from shifa.records.queries import patient_for_user
 from shifa.tenancy import queries as tenancy_queries
+from shifa.tenancy.models import Clinic
 
 from .forms import SignInForm
 
@@ -379,3 +381,83 @@ def platform_application_document(request: HttpRequest, application_id, number: 
     response["Cache-Control"] = "private, no-store"
     response["Content-Security-Policy"] = "sandbox"
     return response
+
+
+@page("platform.view_audit")
+def platform_audit(request: HttpRequest) -> HttpResponse:
+    """The audit log: filters by entity, actor, clinic and time; each change with before and after side by side."""
+    import datetime as dt
+
+    from shifa.accounts.models import User
+    from shifa.audit import queries as audit_queries
+
+    from .forms import AuditFilterForm
+
+    form = AuditFilterForm(request.GET or None)
+    rows, next_cursor = [], None
+    if not request.GET or form.is_valid():
+        data = form.cleaned_data if request.GET else {}
+        actor = (
+            User.objects.filter(email=(data.get("actor") or "").strip().lower()).first()
+            if data.get("actor")
+            else None
+        )
+        clinic = Clinic.objects.filter(slug=data.get("clinic")).first() if data.get("clinic") else None
+        zone = timezones.zone(request.actor.user.time_zone)
+        since = dt.datetime.combine(data["since"], dt.time(), zone) if data.get("since") else None
+        until = (
+            dt.datetime.combine(data["until"] + dt.timedelta(days=1), dt.time(), zone)
+            if data.get("until")
+            else None
+        )
+        no_match = (data.get("actor") and actor is None) or (data.get("clinic") and clinic is None)
+        page_ = audit_queries.audit_event_list(
+            actor=request.actor,
+            table=data.get("table") or None,
+            entity_id=data.get("entity_id"),
+            actor_id=actor.external_id if actor else (uuid.uuid4() if no_match else None),
+            clinic_id=clinic.external_id if clinic else (uuid.uuid4() if no_match else None),
+            since=since,
+            until=until,
+            cursor=request.GET.get("cursor"),
+            limit=50,
+        )
+        events = audit_queries.present_events(page_.items)
+        people = {
+            u.external_id: u
+            for u in User.objects.filter(external_id__in=[e["actor"] for e in events if e["actor"]])
+        }
+        for event in events:
+            keys = sorted(set(event["before"] or {}) | set(event["after"] or {}))
+            changed = set(event["changed_fields"]) if event["operation"] == "UPDATE" else set(keys)
+            rows.append(
+                {
+                    **event,
+                    "who": people.get(event["actor"]),
+                    "fields": [
+                        {
+                            "name": key,
+                            "before": (event["before"] or {}).get(key, ""),
+                            "after": (event["after"] or {}).get(key, ""),
+                            "changed": key in changed,
+                        }
+                        for key in keys
+                        if key not in {"created_at", "updated_at", "external_id"}
+                    ],
+                }
+            )
+        next_cursor = page_.next_cursor
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    return render(
+        request,
+        "web/platform/audit.html",
+        {
+            "nav": "audit",
+            "shell_title": _("Platform console"),
+            "form": form,
+            "rows": rows,
+            "next_cursor": next_cursor,
+            "query": query.urlencode(),
+        },
+    )
