@@ -103,6 +103,9 @@ class ApiClient:
     def put(self, path, body=None, **kw):
         return self.request("PUT", path, body, **kw)
 
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body, **kw)
+
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
 

@@ -18,6 +18,17 @@ class Target:
     user: object = None  # who will call (objects of their own, e.g. a linked identity, are made for them)
 
 
+def _member(t: Target) -> str:
+    """A membership of the target clinic in a junior role, not the caller's own (their own may not be changed)."""
+    from shifa.tenancy.models import Membership
+
+    own = t.user is not None and t.membership is not None and t.membership.user_id == t.user.pk
+    if not own:
+        return str(t.membership.external_id)  # e.g. another clinic's membership, for the isolation tests
+    junior = Membership.unscoped.filter(clinic=t.clinic, role__code="nurse").exclude(user=t.user).first()
+    return str((junior or t.membership).external_id)
+
+
 def _identity(t: Target) -> str:
     from shifa.accounts.models import ExternalIdentity
 
@@ -197,7 +208,7 @@ def params_of(spec: RouteSpec) -> list[str]:
 #: until it is), so that no route escapes the generated isolation and permission tests.
 PROVIDERS = {
     "clinic_id": lambda t: str(t.clinic.external_id),
-    "membership_id": lambda t: str(t.membership.external_id),
+    "membership_id": lambda t: _member(t),
     "role": lambda t: "secretary",
     "permission": lambda t: "tenancy.view_members",
     "identity_id": _identity,
@@ -232,6 +243,7 @@ BODIES = {
         "role": "nurse",
     },
     ("POST", "/accounts/security"): {"step": "start"},
+    ("PATCH", "/api/v1/clinics/{clinic_id}/members/{membership_id}"): {"is_active": True},
     ("POST", "/clinic/{clinic_id}/settings/hours"): {"day_0": "08:00-13:00, 14:00-17:00"},
     ("POST", "/clinic/{clinic_id}/settings/services"): {
         "name_ar": "كشف",

@@ -64,6 +64,7 @@ PERMISSIONS = [
     PermissionSpec("tenancy.view_clinic", "clinic", _("See the clinic's profile")),
     PermissionSpec("tenancy.view_members", "clinic", _("See the clinic's staff")),
     PermissionSpec("tenancy.manage_invitations", "clinic", _("Invite staff to the clinic")),
+    PermissionSpec("tenancy.manage_members", "clinic", _("Change staff roles and switch memberships off")),
     PermissionSpec(
         "clinic.configure",
         "clinic",
@@ -127,6 +128,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         **_EVERY_STAFF,
         "tenancy.view_members": True,
         "tenancy.manage_invitations": True,
+        "tenancy.manage_members": True,
         "clinic.configure": True,
         "access.view_roles": True,
         "access.manage_roles": True,
@@ -135,6 +137,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         **_EVERY_STAFF,
         "tenancy.view_members": True,
         "tenancy.manage_invitations": True,
+        "tenancy.manage_members": True,
         "clinic.configure": True,
         "access.view_roles": True,
         "access.manage_roles": True,

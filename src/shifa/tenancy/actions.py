@@ -581,3 +581,53 @@ def licences_notify_expiring(today=None) -> int:
             Licence.unscoped.filter(pk=licence.pk).update(expiry_notified_on=today)
         told += 1
     return told
+
+
+def membership_change(
+    *, actor, membership_id, role_code: str | None = None, is_active: bool | None = None
+) -> Membership:
+    """Change a staff member's role in the acting clinic, or switch the membership off (or on again). Only roles
+    ranked below one's own are touched, and nobody changes their own membership."""
+    from shifa.access import catalog
+    from shifa.core.errors import Forbidden, NotFound
+
+    clinic = actor.require_clinic()
+    with transaction.atomic():
+        membership = (
+            Membership.objects.for_clinic(clinic)
+            .select_for_update()
+            .select_related("role", "user")
+            .filter(external_id=membership_id)
+            .first()
+        )
+        if membership is None:
+            raise NotFound()
+        if membership.user_id == actor.user.pk:
+            raise Forbidden(
+                _("You cannot change your own role or switch yourself off."), code="own_membership"
+            )
+        if catalog.rank({membership.role.code}) >= catalog.rank(actor.roles):
+            raise Forbidden(_("You can only change people in roles below your own."), code="role_too_high")
+        fields = ["updated_at"]
+        if role_code is not None and role_code != membership.role.code:
+            role = (
+                Role.objects.filter(code=role_code, kind="staff").exclude(code=catalog.GENERAL_ADMIN).first()
+            )
+            if role is None or catalog.rank({role.code}) >= catalog.rank(actor.roles):
+                raise ValidationFailed(
+                    errors=[FieldError("role", "invalid_choice", _("Choose a staff role below your own."))]
+                )
+            if (
+                Membership.objects.for_clinic(clinic)
+                .filter(user=membership.user, role=role)
+                .exclude(pk=membership.pk)
+                .exists()
+            ):
+                raise Conflict(_("This person already has that role here."), code="already_member")
+            membership.role = role
+            fields.append("role")
+        if is_active is not None:
+            membership.is_active = is_active
+            fields.append("is_active")
+        membership.save(update_fields=fields)
+    return membership

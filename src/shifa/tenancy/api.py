@@ -90,6 +90,26 @@ def get_member(request: HttpRequest, clinic_id: uuid.UUID, membership_id: uuid.U
     return queries.membership_get(actor=request.actor, membership_id=membership_id)
 
 
+class MembershipChangeIn(Schema):
+    role: str | None = F(None, max_length=40)
+    is_active: bool | None = None
+
+
+@router.patch(
+    "/clinics/{clinic_id}/members/{membership_id}",
+    response={200: MembershipOut, **ERRORS, 409: ProblemOut},
+    operation_id="tenancy_change_member",
+    summary="Change a staff member's role, or switch the membership off or on",
+    **operation("tenancy.manage_members"),
+)
+def change_member(
+    request: HttpRequest, clinic_id: uuid.UUID, membership_id: uuid.UUID, payload: MembershipChangeIn
+):
+    return actions.membership_change(
+        actor=request.actor, membership_id=membership_id, role_code=payload.role, is_active=payload.is_active
+    )
+
+
 @router.get(
     "/platform/clinics",
     response={200: ClinicPage, **ERRORS},
