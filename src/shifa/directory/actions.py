@@ -7,7 +7,6 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from shifa.access import catalog
 from shifa.core.errors import FieldError, NotFound, ValidationFailed
 
 from .models import Price, Service, VisitType
@@ -32,8 +31,7 @@ def service_save(
 ) -> Service:
     """Create or change a service with all its prices (replaced whole). Each price has a visit type, an amount
     and, for a doctor's own price, the doctor."""
-    from shifa.accounts.models import User
-    from shifa.tenancy.models import Membership
+    from shifa.tenancy.queries import clinic_doctor
 
     clinic = actor.require_clinic()
     errors = []
@@ -58,15 +56,8 @@ def service_save(
         doctor = None
         if price.get("doctor_id"):
             key = str(price["doctor_id"])
-            doctor = doctors.get(key) or User.objects.filter(external_id=key).first()
-            if (
-                doctor is None
-                or not Membership.objects.for_clinic(clinic)
-                .filter(
-                    user=doctor, role__code__in=[catalog.DOCTOR, catalog.ASSISTANT_DOCTOR], is_active=True
-                )
-                .exists()
-            ):
+            doctor = doctors.get(key) or clinic_doctor(clinic, key)
+            if doctor is None:
                 errors.append(
                     FieldError(f"{field}.doctor_id", "not_a_doctor", _("Choose a doctor of this clinic."))
                 )

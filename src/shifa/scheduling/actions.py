@@ -8,7 +8,6 @@ import datetime as dt
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from shifa.access import catalog
 from shifa.core.errors import FieldError, NotFound, ValidationFailed
 
 from .models import Closure, DoctorInterval, OpeningInterval, TimeOff
@@ -72,16 +71,10 @@ def closure_remove(*, actor, closure_id) -> None:
 
 
 def _doctor_of(clinic, doctor_id):
-    from shifa.accounts.models import User
-    from shifa.tenancy.models import Membership
+    from shifa.tenancy.queries import clinic_doctor
 
-    doctor = User.objects.filter(external_id=doctor_id).first()
-    if (
-        doctor is None
-        or not Membership.objects.for_clinic(clinic)
-        .filter(user=doctor, role__code__in=[catalog.DOCTOR, catalog.ASSISTANT_DOCTOR], is_active=True)
-        .exists()
-    ):
+    doctor = clinic_doctor(clinic, doctor_id)
+    if doctor is None:
         raise ValidationFailed(
             errors=[FieldError("doctor", "not_a_doctor", _("Choose a doctor of this clinic."))]
         )

@@ -140,3 +140,20 @@ def plan_list(*, include_retired: bool = False):
 
     qs = Plan.objects.all().order_by("price")
     return list(qs if include_retired else qs.filter(is_active=True))
+
+
+def clinic_doctor(clinic, user_external_id):
+    """The active doctor (or assistant doctor) of ``clinic`` with this public id, or None."""
+    from shifa.access import catalog
+    from shifa.accounts.models import User
+
+    return (
+        User.objects.filter(
+            external_id=user_external_id,
+            memberships__clinic=clinic,
+            memberships__role__code__in=[catalog.DOCTOR, catalog.ASSISTANT_DOCTOR],
+            memberships__is_active=True,
+        )
+        .distinct()
+        .first()
+    )
