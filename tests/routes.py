@@ -269,6 +269,7 @@ BODIES = {
         "radius_km": 10,
     },
     ("PUT", "/api/v1/clinics/{clinic_id}/insurance-partners"): lambda user: _partner_body(),
+    ("PUT", "/api/v1/clinics/{clinic_id}/doctors/{doctor_id}/profile"): lambda user: _profile_body(),
     ("POST", "/api/v1/clinics/{clinic_id}/services"): {
         "name_ar": "كشف",
         "name_en": "Consultation",
@@ -337,6 +338,18 @@ def _partner_body() -> dict:
 
     insurers_load()
     return {"insurer": "jic", "copay_percent": "20", "pre_approval_required": True}
+
+
+def _profile_body() -> dict:
+    from shifa.catalog.actions import specialties_load
+
+    specialties_load()
+    return {
+        "gender": "female",
+        "specialties": ["pediatrics"],
+        "languages": ["ar", "en"],
+        "minutes": {"office": 20},
+    }
 
 
 def _oidc():

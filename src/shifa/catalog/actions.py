@@ -23,7 +23,24 @@ def reference_data_ensure() -> dict[str, int]:
         if Diagnosis.objects.count() < ICD9_CODES:
             icd9_load()
         insurers_load()
+        specialties_load()
     return {"diagnoses": Diagnosis.objects.count(), "insurers": InsuranceCompany.objects.count()}
+
+
+def specialties_load(path: Path = DATA / "specialties.csv") -> dict[str, int]:
+    """Add the shipped specialties that are missing (names edited in the platform console are kept)."""
+    from .models import Specialty
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    known = set(Specialty.objects.values_list("code", flat=True))
+    new = [
+        Specialty(code=r["code"], name_en=r["name_en"], name_ar=r["name_ar"])
+        for r in rows
+        if r["code"] not in known
+    ]
+    Specialty.objects.bulk_create(new)
+    return {"created": len(new), "total": len(rows)}
 
 
 def insurers_load(path: Path = DATA / "insurers.csv") -> dict[str, int]:

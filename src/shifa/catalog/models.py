@@ -55,3 +55,19 @@ class InsuranceCompany(BaseModel):
 
     def display_name(self, language: str) -> str:
         return self.name_ar if language == "ar" else self.name_en
+
+
+class Specialty(BaseModel):
+    """A medical specialty doctors are listed and found by."""
+
+    code = models.SlugField(_("code"), max_length=60, unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=120)
+    name_ar = models.CharField(_("name (Arabic)"), max_length=120)
+    is_active = models.BooleanField(_("in use"), default=True)
+
+    class Meta:
+        verbose_name = _("specialty")
+        verbose_name_plural = _("specialties")
+
+    def display_name(self, language: str) -> str:
+        return self.name_ar if language == "ar" else self.name_en

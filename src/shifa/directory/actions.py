@@ -209,3 +209,78 @@ def insurance_partner_save(
         )
         partner.covered_services.set(services)
     return partner
+
+
+LANGUAGE_CODES = {"ar", "en", "fr", "de", "es", "ru", "tr", "it", "hi", "ur", "fa", "he", "zh"}
+
+
+def doctor_profile_save(
+    *,
+    actor,
+    doctor_id,
+    gender: str,
+    specialty_codes: list[str],
+    qualifications: str = "",
+    languages: list[str],
+    bio_ar: str = "",
+    bio_en: str = "",
+    minutes: dict,
+    on_duty: bool = False,
+):
+    """Write how a doctor of the clinic is presented and booked: specialties, languages, gender, bio, how long a
+    consultation lasts per visit type (the visit types offered), and whether they take urgent video calls."""
+    from shifa.catalog.models import Specialty
+    from shifa.tenancy.queries import clinic_doctor
+
+    from .models import DoctorProfile, Gender
+
+    clinic = actor.require_clinic()
+    errors = []
+    doctor = clinic_doctor(clinic, doctor_id)
+    if doctor is None:
+        raise ValidationFailed(
+            errors=[FieldError("doctor", "not_a_doctor", _("Choose a doctor of this clinic."))]
+        )
+    if gender not in Gender.values:
+        errors.append(FieldError("gender", "invalid_choice", _("Choose female or male.")))
+    specialties = list(Specialty.objects.filter(code__in=specialty_codes, is_active=True))
+    if len(specialties) != len(set(specialty_codes)) or not specialties:
+        errors.append(
+            FieldError("specialties", "invalid_choice", _("Choose at least one specialty from the list."))
+        )
+    if not languages or not set(languages) <= LANGUAGE_CODES:
+        errors.append(FieldError("languages", "invalid_choice", _("Choose the languages the doctor speaks.")))
+    clean_minutes = {}
+    for visit_type, value in (minutes or {}).items():
+        if visit_type not in VisitType.values or not isinstance(value, int) or not 5 <= value <= 240:
+            errors.append(
+                FieldError(
+                    f"minutes.{visit_type}", "out_of_range", _("From 5 to 240 minutes per visit type.")
+                )
+            )
+        else:
+            clean_minutes[visit_type] = value
+    if not clean_minutes and not errors:
+        errors.append(FieldError("minutes", "required", _("Offer at least one visit type.")))
+    if on_duty and VisitType.VIDEO not in clean_minutes:
+        errors.append(
+            FieldError("on_duty", "needs_video", _("Only a doctor who offers video visits can be on duty."))
+        )
+    if errors:
+        raise ValidationFailed(errors=errors)
+    with transaction.atomic():
+        profile, _created = DoctorProfile.objects.for_clinic(clinic).update_or_create(
+            clinic=clinic,
+            doctor=doctor,
+            defaults={
+                "gender": gender,
+                "qualifications": qualifications.strip()[:2000],
+                "languages": sorted(set(languages)),
+                "bio_ar": bio_ar.strip()[:4000],
+                "bio_en": bio_en.strip()[:4000],
+                "minutes": clean_minutes,
+                "on_duty": on_duty,
+            },
+        )
+        profile.specialties.set(specialties)
+    return profile

@@ -228,3 +228,55 @@ def save_partner(request: HttpRequest, clinic_id: uuid.UUID, payload: PartnerIn)
         is_active=payload.is_active,
     )
     return _partner_out(partner)
+
+
+class ProfileIn(Schema):
+    gender: str
+    specialties: list[str] = Field(..., max_length=10, description="Specialty codes from the platform list")
+    qualifications: str = Field("", max_length=2000)
+    languages: list[str] = Field(..., max_length=10, description='ISO 639-1 codes, e.g. ["ar", "en"]')
+    bio_ar: str = Field("", max_length=4000)
+    bio_en: str = Field("", max_length=4000)
+    minutes: dict[str, int] = Field(
+        ..., description='Consultation length per visit type offered: {"office": 20}'
+    )
+    on_duty: bool = False
+
+
+class ProfileOut(Schema):
+    doctor_id: uuid.UUID
+    gender: str
+    specialties: list[str]
+    qualifications: str
+    languages: list[str]
+    bio_ar: str
+    bio_en: str
+    minutes: dict[str, int]
+    visit_types: list[str]
+    on_duty: bool
+
+
+@router.put(
+    "/clinics/{clinic_id}/doctors/{doctor_id}/profile",
+    response={200: ProfileOut, **ERRORS},
+    operation_id="directory_save_doctor_profile",
+    summary="How a doctor is presented and booked at the clinic",
+    **operation("clinic.configure"),
+)
+def save_profile(request: HttpRequest, clinic_id: uuid.UUID, doctor_id: uuid.UUID, payload: ProfileIn):
+    data = payload.dict()
+    profile = actions.doctor_profile_save(
+        actor=request.actor, doctor_id=doctor_id, specialty_codes=data.pop("specialties"), **data
+    )
+    return {
+        "doctor_id": profile.doctor.external_id,
+        "gender": profile.gender,
+        "specialties": sorted(s.code for s in profile.specialties.all()),
+        "qualifications": profile.qualifications,
+        "languages": profile.languages,
+        "bio_ar": profile.bio_ar,
+        "bio_en": profile.bio_en,
+        "minutes": profile.minutes,
+        "visit_types": profile.visit_types,
+        "on_duty": profile.on_duty,
+    }

@@ -112,3 +112,38 @@ class InsurancePartner(TenantModel):
                 condition=models.Q(copay_percent__gte=0, copay_percent__lte=100), name="directory_copay_range"
             ),
         ]
+
+
+class Gender(models.TextChoices):
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
+
+
+class DoctorProfile(TenantModel):
+    """How a doctor is presented and booked at this clinic (CL-5)."""
+
+    doctor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("doctor")
+    )
+    specialties = models.ManyToManyField(
+        "catalog.Specialty", blank=True, related_name="+", verbose_name=_("specialties")
+    )
+    qualifications = models.TextField(_("qualifications"), blank=True)
+    languages = models.JSONField(_("languages spoken"), default=list, blank=True)
+    gender = models.CharField(_("gender"), max_length=10, choices=Gender.choices)
+    bio_ar = models.TextField(_("about (Arabic)"), blank=True)
+    bio_en = models.TextField(_("about (English)"), blank=True)
+    minutes = models.JSONField(_("consultation length per visit type (minutes)"), default=dict, blank=True)
+    on_duty = models.BooleanField(_("on duty for urgent video"), default=False)
+
+    class Meta(TenantModel.Meta):
+        verbose_name = _("doctor profile")
+        verbose_name_plural = _("doctor profiles")
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "doctor"], name="directory_one_profile_per_clinic")
+        ]
+
+    @property
+    def visit_types(self) -> list[str]:
+        """The visit types the doctor offers here: those with a consultation length."""
+        return [v for v in VisitType.values if self.minutes.get(v)]
