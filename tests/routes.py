@@ -270,6 +270,14 @@ BODIES = {
     },
     ("PUT", "/api/v1/clinics/{clinic_id}/insurance-partners"): lambda user: _partner_body(),
     ("PUT", "/api/v1/clinics/{clinic_id}/doctors/{doctor_id}/profile"): lambda user: _profile_body(),
+    ("PUT", "/api/v1/clinics/{clinic_id}/profile"): {
+        "address_ar": "شارع مكة، عمّان",
+        "address_en": "Mecca Street, Amman",
+        "latitude": 31.97,
+        "longitude": 35.85,
+        "languages": ["ar", "en"],
+        "facilities": ["parking"],
+    },
     ("POST", "/api/v1/clinics/{clinic_id}/services"): {
         "name_ar": "كشف",
         "name_en": "Consultation",

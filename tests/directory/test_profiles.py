@@ -68,3 +68,27 @@ def test_only_doctors_of_the_clinic_have_profiles_and_only_admins_write_them(cas
     assert admin.put(url(cast, cast.staff_a["nurse"]), PROFILE).json()["errors"][0]["field"] == "doctor"
     assert admin.put(url(cast, cast.doctor_b), PROFILE).status_code == 422
     assert api(cast.staff_a["doctor"]).put(url(cast, cast.staff_a["doctor"]), PROFILE).status_code == 403
+
+
+def test_the_clinic_profile_with_address_location_languages_and_facilities(cast, api):
+    url = f"/api/v1/clinics/{cast.clinic_a.external_id}/profile"
+    body = {
+        "address_ar": "شارع مكة، عمّان",
+        "address_en": "Mecca Street, Amman",
+        "latitude": 31.9707,
+        "longitude": 35.8475,
+        "phone": "06 555 1234",
+        "languages": ["ar", "en"],
+        "facilities": ["parking", "wheelchair"],
+    }
+    saved = api(cast.staff_a["clinic_admin"]).put(url, body)
+    assert saved.status_code == 200 and saved.json()["phone"] == "+96265551234"
+    assert saved.json()["facilities"] == ["parking", "wheelchair"]
+    for change, field in [
+        ({"latitude": 95}, "latitude"),
+        ({"facilities": ["helipad"]}, "facilities"),
+        ({"address_en": " "}, "address_en"),
+    ]:
+        response = api(cast.staff_a["clinic_admin"]).put(url, {**body, **change})
+        assert response.status_code == 422 and field in {e["field"] for e in response.json()["errors"]}
+    assert api(cast.staff_a["secretary"]).put(url, body).status_code == 403

@@ -284,3 +284,56 @@ def doctor_profile_save(
         )
         profile.specialties.set(specialties)
     return profile
+
+
+def clinic_profile_save(
+    *,
+    actor,
+    address_ar: str,
+    address_en: str,
+    latitude: float,
+    longitude: float,
+    phone: str = "",
+    languages: list[str],
+    facilities: list[str],
+):
+    """Write the clinic's address (both languages), map location, phone, languages and facilities."""
+    from shifa.accounts.actions import normalize_phone
+
+    from .models import ClinicProfile, Facility
+
+    clinic = actor.require_clinic()
+    errors = []
+    for field, value in {"address_ar": address_ar, "address_en": address_en}.items():
+        if not value.strip():
+            errors.append(FieldError(field, "required", _("This field is required.")))
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        errors.append(
+            FieldError("latitude", "out_of_range", _("Give the location as latitude and longitude."))
+        )
+    if not languages or not set(languages) <= LANGUAGE_CODES:
+        errors.append(
+            FieldError("languages", "invalid_choice", _("Choose the languages spoken at the clinic."))
+        )
+    if not set(facilities) <= set(Facility.values):
+        errors.append(FieldError("facilities", "invalid_choice", _("Choose facilities from the list.")))
+    try:
+        phone = normalize_phone(phone)
+    except ValidationFailed as exc:
+        errors += exc.errors
+    if errors:
+        raise ValidationFailed(errors=errors)
+    with transaction.atomic():
+        profile, _created = ClinicProfile.objects.for_clinic(clinic).update_or_create(
+            clinic=clinic,
+            defaults={
+                "address_ar": address_ar.strip()[:300],
+                "address_en": address_en.strip()[:300],
+                "latitude": Decimal(str(latitude)).quantize(Decimal("0.000001")),
+                "longitude": Decimal(str(longitude)).quantize(Decimal("0.000001")),
+                "phone": phone,
+                "languages": sorted(set(languages)),
+                "facilities": sorted(set(facilities)),
+            },
+        )
+    return profile

@@ -280,3 +280,34 @@ def save_profile(request: HttpRequest, clinic_id: uuid.UUID, doctor_id: uuid.UUI
         "visit_types": profile.visit_types,
         "on_duty": profile.on_duty,
     }
+
+
+class ClinicProfileIn(Schema):
+    address_ar: str = Field(..., max_length=300)
+    address_en: str = Field(..., max_length=300)
+    latitude: float
+    longitude: float
+    phone: str = Field("", max_length=32)
+    languages: list[str] = Field(..., max_length=10)
+    facilities: list[str] = Field(default_factory=list, max_length=20)
+
+
+class ClinicProfileOut(Schema):
+    address_ar: str
+    address_en: str
+    latitude: float
+    longitude: float
+    phone: str
+    languages: list[str]
+    facilities: list[str]
+
+
+@router.put(
+    "/clinics/{clinic_id}/profile",
+    response={200: ClinicProfileOut, **ERRORS},
+    operation_id="directory_save_clinic_profile",
+    summary="The clinic's address, map location, phone, languages and facilities",
+    **operation("clinic.configure"),
+)
+def save_clinic_profile(request: HttpRequest, clinic_id: uuid.UUID, payload: ClinicProfileIn):
+    return actions.clinic_profile_save(actor=request.actor, **payload.dict())

@@ -147,3 +147,32 @@ class DoctorProfile(TenantModel):
     def visit_types(self) -> list[str]:
         """The visit types the doctor offers here: those with a consultation length."""
         return [v for v in VisitType.values if self.minutes.get(v)]
+
+
+class Facility(models.TextChoices):
+    PARKING = "parking", _("Parking")
+    WHEELCHAIR = "wheelchair", _("Wheelchair access")
+    ELEVATOR = "elevator", _("Elevator")
+    PHARMACY = "pharmacy", _("Pharmacy")
+    LABORATORY = "laboratory", _("Laboratory")
+    XRAY = "xray", _("X-ray")
+    PRAYER_ROOM = "prayer_room", _("Prayer room")
+    WIFI = "wifi", _("Wi-Fi")
+    CHILDREN = "children", _("Children's corner")
+
+
+class ClinicProfile(TenantModel):
+    """How the clinic presents itself: address in both languages, map location, languages, facilities (CL-1)."""
+
+    address_ar = models.CharField(_("address (Arabic)"), max_length=300)
+    address_en = models.CharField(_("address (English)"), max_length=300)
+    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6)
+    phone = models.CharField(_("phone"), max_length=16, blank=True)
+    languages = models.JSONField(_("languages spoken"), default=list, blank=True)
+    facilities = models.JSONField(_("facilities"), default=list, blank=True)
+
+    class Meta(TenantModel.Meta):
+        verbose_name = _("clinic profile")
+        verbose_name_plural = _("clinic profiles")
+        constraints = [models.UniqueConstraint(fields=["clinic"], name="directory_one_clinic_profile")]
