@@ -27,36 +27,27 @@ def reference_data_ensure() -> dict[str, int]:
     return {"diagnoses": Diagnosis.objects.count(), "insurers": InsuranceCompany.objects.count()}
 
 
-def specialties_load(path: Path = DATA / "specialties.csv") -> dict[str, int]:
-    """Add the shipped specialties that are missing (names edited in the platform console are kept)."""
-    from .models import Specialty
-
+def _add_missing(model, path: Path) -> dict[str, int]:
+    """Add the rows of a shipped CSV (one column per field, keyed by ``code``) that the table lacks; rows already
+    there are left as the platform edited them."""
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    known = set(Specialty.objects.values_list("code", flat=True))
-    new = [
-        Specialty(code=r["code"], name_en=r["name_en"], name_ar=r["name_ar"])
-        for r in rows
-        if r["code"] not in known
-    ]
-    Specialty.objects.bulk_create(new)
+    known = set(model.objects.values_list("code", flat=True))
+    new = [model(**row) for row in rows if row["code"] not in known]
+    model.objects.bulk_create(new)
     return {"created": len(new), "total": len(rows)}
+
+
+def specialties_load(path: Path = DATA / "specialties.csv") -> dict[str, int]:
+    from .models import Specialty
+
+    return _add_missing(Specialty, path)
 
 
 def insurers_load(path: Path = DATA / "insurers.csv") -> dict[str, int]:
-    """Add the shipped insurers that are missing (names edited in the platform console are kept)."""
     from .models import InsuranceCompany
 
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    known = set(InsuranceCompany.objects.values_list("code", flat=True))
-    new = [
-        InsuranceCompany(code=r["code"], kind=r["kind"], name_en=r["name_en"], name_ar=r["name_ar"])
-        for r in rows
-        if r["code"] not in known
-    ]
-    InsuranceCompany.objects.bulk_create(new)
-    return {"created": len(new), "total": len(rows)}
+    return _add_missing(InsuranceCompany, path)
 
 
 ICD9_CODES = 14567
