@@ -251,3 +251,11 @@ def test_clinics_are_told_once_when_their_licence_is_about_to_expire(cast, plan)
     )
     assert told == {cast.general_admin.pk, cast.staff_a["clinic_admin"].pk}
     assert licences_notify_expiring(today) == 0  # once per licence period
+
+
+def test_licence_lengths_count_calendar_months():
+    from shifa.tenancy.actions import months_after
+
+    assert months_after(dt.date(2026, 1, 31), 1) == dt.date(2026, 2, 28)
+    assert months_after(dt.date(2026, 11, 25), 12) == dt.date(2027, 11, 25)
+    assert months_after(dt.date(2026, 12, 1), 2) == dt.date(2027, 2, 1)

@@ -348,10 +348,18 @@ def _open_application(application_id):
     return application
 
 
+def months_after(day, months: int):
+    """The same day of the month ``months`` later (the month's last day when it is shorter: 31 Jan + 1 → 28 Feb)."""
+    import calendar
+
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+
+
 def application_approve(*, actor, application_id, plan_code: str, months: int, seats: int | None = None):
     """Approve: the institution and the clinic are created, a licence is issued, and the contact person is
     invited (by email) as the General Admin. All or nothing."""
-    import datetime as dt
 
     from shifa.core import timezones
 
@@ -381,7 +389,7 @@ def application_approve(*, actor, application_id, plan_code: str, months: int, s
             plan=plan,
             seats=seats or plan.seats,
             starts_on=today,
-            ends_on=today + dt.timedelta(days=round(months * 30.44)),
+            ends_on=months_after(today, months),
         )
         application.status = ApplicationStatus.APPROVED
         application.decided_by = actor.user
@@ -464,7 +472,6 @@ def licence_suspend(*, actor, licence_id, reason: str):
 
 def licence_renew(*, actor, licence_id, months: int):
     """Extend the licence by ``months`` from its end (or from today if it has already ended); lifts a suspension."""
-    import datetime as dt
 
     from shifa.core import timezones
     from shifa.core.errors import NotFound
@@ -478,7 +485,7 @@ def licence_renew(*, actor, licence_id, months: int):
         if licence is None:
             raise NotFound()
         start = max(licence.ends_on, timezones.now().date())
-        licence.ends_on = start + dt.timedelta(days=round(months * 30.44))
+        licence.ends_on = months_after(start, months)
         licence.suspended_at = None
         licence.suspension_reason = ""
         licence.expiry_notified_on = None
