@@ -144,10 +144,7 @@ def remove_closure(request: HttpRequest, clinic_id: uuid.UUID, closure_id: uuid.
 )
 def set_doctor_hours(request: HttpRequest, clinic_id: uuid.UUID, doctor_id: uuid.UUID, payload: WeekIn):
     intervals = actions.doctor_hours_set(actor=request.actor, doctor_id=doctor_id, week=_week(payload))
-    week: dict[int, list] = {day: [] for day in range(7)}
-    for interval in intervals:
-        week[interval.weekday].append(interval)
-    return _week_out(week, "starts", "ends")
+    return _week_out(queries.by_weekday(intervals), "starts", "ends")
 
 
 @router.post(

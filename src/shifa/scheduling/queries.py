@@ -5,11 +5,16 @@ from __future__ import annotations
 from .models import Closure, DoctorInterval, OpeningInterval, TimeOff
 
 
-def clinic_week(*, actor) -> dict[int, list[OpeningInterval]]:
-    week: dict[int, list[OpeningInterval]] = {day: [] for day in range(7)}
-    for interval in OpeningInterval.objects.for_clinic(actor.require_clinic()):
+def by_weekday(intervals) -> dict[int, list]:
+    """Intervals grouped by weekday, every day present (an empty list is a closed day)."""
+    week: dict[int, list] = {day: [] for day in range(7)}
+    for interval in intervals:
         week[interval.weekday].append(interval)
     return week
+
+
+def clinic_week(*, actor) -> dict[int, list[OpeningInterval]]:
+    return by_weekday(OpeningInterval.objects.for_clinic(actor.require_clinic()))
 
 
 def closure_list(*, actor) -> list[Closure]:
@@ -17,10 +22,7 @@ def closure_list(*, actor) -> list[Closure]:
 
 
 def doctor_week(*, actor, doctor) -> dict[int, list[DoctorInterval]]:
-    week: dict[int, list[DoctorInterval]] = {day: [] for day in range(7)}
-    for interval in DoctorInterval.objects.for_clinic(actor.require_clinic()).filter(doctor=doctor):
-        week[interval.weekday].append(interval)
-    return week
+    return by_weekday(DoctorInterval.objects.for_clinic(actor.require_clinic()).filter(doctor=doctor))
 
 
 def time_off_list(*, actor, doctor=None) -> list[TimeOff]:
