@@ -67,10 +67,6 @@ class User(BaseModel, AbstractBaseUser):
         return self.phone_verified_at is not None
 
     @property
-    def has_authenticator(self) -> bool:
-        return self.has_mfa
-
-    @property
     def has_mfa(self) -> bool:
         """Whether a confirmed authenticator app guards this account."""
         device = getattr(self, "totp_device", None)  # the reverse accessor raises AttributeError when absent

@@ -131,7 +131,7 @@ class UserOut(Schema):
     email: str
     email_verified: bool
     phone_verified: bool
-    has_authenticator: bool
+    has_authenticator: bool = Field(..., alias="has_mfa")
     full_name: str
     phone: str
     language: str
