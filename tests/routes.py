@@ -217,9 +217,12 @@ PROVIDERS = {
     "document_id": _document,
     "application_id": _application,
     "licence_id": _licence,
-    "code": lambda t: "basic",
+    "code": lambda t: _plan().code,
     "number": lambda t: "1",
     "closure_id": _closure,
+    "managed_clinic_id": lambda t: _licence(t) and str(t.clinic.external_id),
+    "kind": lambda t: "specialties",
+    "entry_id": lambda t: _specialty(),
     "doctor_id": _doctor,
     "service_id": _service,
     "subscription_id": _push_subscription,
@@ -299,6 +302,26 @@ BODIES = {
         "starts_at": "2026-12-01T08:00:00Z",
         "ends_at": "2026-12-02T08:00:00Z",
     },
+    ("POST", "/platform/reference/{kind}/new"): lambda user: _specialty_form(user),
+    ("POST", "/platform/reference/{kind}/{entry_id}"): lambda user: _specialty_form(user),
+    ("POST", "/platform/clinics/{managed_clinic_id}"): {"step": "renew", "renew-months": "1"},
+    ("POST", "/platform/plans/new"): lambda user: {
+        "code": f"p-{uuid.uuid4().hex[:8]}",
+        "name_en": "Starter",
+        "name_ar": "البداية",
+        "price": "10.000",
+        "period": "monthly",
+        "seats": "3",
+        "entitlements": ["video_visits"],
+        "is_active": "on",
+    },
+    ("POST", "/platform/plans/{code}"): {
+        "name_en": "Basic",
+        "name_ar": "أساسية",
+        "price": "25.000",
+        "period": "monthly",
+        "seats": "10",
+    },
     ("POST", "/platform/applications/{application_id}"): {"step": "approve", "plan": "basic", "months": 12},
     ("POST", "/api/v1/platform/clinic-applications/{application_id}/approve"): {
         "plan": "basic",
@@ -333,6 +356,23 @@ BODIES = {
 }
 
 
+def _specialty() -> str:
+    from shifa.catalog.actions import reference_list_load
+    from shifa.catalog.models import Specialty
+
+    reference_list_load("specialties")
+    return str(Specialty.objects.order_by("pk").first().external_id)
+
+
+def _specialty_form(user) -> dict:
+    return {
+        "code": f"s-{uuid.uuid4().hex[:8]}",
+        "name_en": "Sleep medicine",
+        "name_ar": "طب النوم",
+        "is_active": "on",
+    }
+
+
 def _link_body() -> dict:
     from shifa.accounts.actions import provider_nonce_issue
 
@@ -342,16 +382,16 @@ def _link_body() -> dict:
 
 
 def _partner_body() -> dict:
-    from shifa.catalog.actions import insurers_load
+    from shifa.catalog.actions import reference_list_load
 
-    insurers_load()
+    reference_list_load("insurers")
     return {"insurer": "jic", "copay_percent": "20", "pre_approval_required": True}
 
 
 def _profile_body() -> dict:
-    from shifa.catalog.actions import specialties_load
+    from shifa.catalog.actions import reference_list_load
 
-    specialties_load()
+    reference_list_load("specialties")
     return {
         "gender": "female",
         "specialties": ["pediatrics"],

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from shifa.catalog.actions import insurers_load
+from shifa.catalog.actions import reference_list_load
 from shifa.catalog.models import InsuranceCompany
 from shifa.directory.models import InsurancePartner
 
 
 @pytest.fixture
 def insurers(db):
-    insurers_load()
+    reference_list_load("insurers")
 
 
 def url(cast):
@@ -22,7 +22,7 @@ def test_the_platform_list_holds_jordans_insurers_in_both_languages(insurers):
     jic = InsuranceCompany.objects.get(code="jic")
     assert jic.name_ar == "شركة التأمين الأردنية" and jic.kind == "insurer"
     assert InsuranceCompany.objects.filter(kind="tpa").exists()
-    assert insurers_load()["created"] == 0
+    assert reference_list_load("insurers")["created"] == 0
 
 
 def test_a_clinic_accepts_an_insurer_with_copay_covered_services_and_pre_approval(cast, api, insurers):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from shifa.catalog.actions import specialties_load
+from shifa.catalog.actions import reference_list_load
 from shifa.catalog.models import Specialty
 
 
 @pytest.fixture
 def specialties(db):
-    specialties_load()
+    reference_list_load("specialties")
 
 
 def url(cast, doctor):
@@ -32,7 +32,7 @@ PROFILE = {
 
 def test_the_specialty_list_is_in_both_languages(specialties):
     assert Specialty.objects.get(code="pediatrics").name_ar == "طب الأطفال"
-    assert specialties_load()["created"] == 0
+    assert reference_list_load("specialties")["created"] == 0
 
 
 def test_a_profile_lists_what_the_doctor_offers(cast, api, specialties):

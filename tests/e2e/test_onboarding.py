@@ -10,7 +10,7 @@ import pyotp
 import pytest
 from django.core import mail
 
-from shifa.catalog.actions import insurers_load
+from shifa.catalog.actions import reference_list_load
 from shifa.directory.models import InsurancePartner, Price, ServiceArea
 from shifa.scheduling.models import OpeningInterval
 from shifa.tenancy.models import Clinic, Invitation, Plan
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_clinic_applies_is_approved_and_set_up_in_arabic(cast, page_for, tmp_path):
-    insurers_load()
+    reference_list_load("insurers")
     Plan.objects.create(
         code="clinic", name_en="Clinic", name_ar="عيادة", price="40.000", period="monthly", seats=15
     )

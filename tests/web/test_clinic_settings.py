@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.test import Client
 
-from shifa.catalog.actions import insurers_load
+from shifa.catalog.actions import reference_list_load
 from shifa.directory.models import InsurancePartner, Service, ServiceArea
 from shifa.scheduling.models import OpeningInterval
 from tests.conftest import sign_in_page
@@ -56,7 +56,7 @@ def test_a_service_with_three_prices(cast):
 
 
 def test_an_area_and_an_insurer(cast):
-    insurers_load()
+    reference_list_load("insurers")
     admin = browser(cast)
     area = {
         "name": "Zarqa",

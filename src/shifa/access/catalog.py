@@ -83,6 +83,11 @@ PERMISSIONS = [
         "platform",
         _("Review clinic applications, issue, suspend and renew licences, set plans"),
     ),
+    PermissionSpec(
+        "platform.manage_reference",
+        "platform",
+        _("Edit reference data: diagnosis codes, medications, vaccines, vital signs, tests, insurers"),
+    ),
 ]
 
 #: User-scoped permissions that open staff work and so, like every clinic and platform permission, need a
@@ -123,6 +128,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "platform.view_clinics": True,
         "platform.view_audit": True,
         "platform.manage_clinics": True,
+        "platform.manage_reference": True,
     },
     GENERAL_ADMIN: {
         **_EVERY_STAFF,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
@@ -33,3 +35,37 @@ class DiagnosisQuery(Schema):
 )
 def search_diagnoses(request: HttpRequest, params: Query[DiagnosisQuery]):
     return queries.diagnosis_search(params.q, limit=params.limit)
+
+
+class ReferenceQuery(Schema):
+    q: str = Field("", max_length=100, description="Words that every entry returned contains")
+    cursor: str | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+
+class ReferencePage(Schema):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+@router.get(
+    "/reference/{kind}",
+    response={200: ReferencePage, **ERRORS},
+    operation_id="catalog_list_reference",
+    summary="Entries in use of a reference list: specialties, medications, vaccines, immunization-schedule, "
+    "vital-signs, lab-tests, imaging-studies, insurers",
+    **operation("catalog.view"),
+)
+def list_reference(request: HttpRequest, kind: str, params: Query[ReferenceQuery]):
+    from shifa.core.pagination import paginate
+
+    spec = queries.reference_list(kind)
+    page = paginate(
+        queries.reference_entries(spec, query=params.q, active_only=True),
+        cursor=params.cursor,
+        limit=params.limit,
+    )
+    return {
+        "items": [queries.reference_entry_data(spec, e) for e in page.items],
+        "next_cursor": page.next_cursor,
+    }

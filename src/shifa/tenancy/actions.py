@@ -509,7 +509,7 @@ def plan_save(
     """Create or change a subscription plan (platform console)."""
     from decimal import Decimal, InvalidOperation
 
-    from .models import Plan, PlanPeriod
+    from .models import Entitlement, Plan, PlanPeriod
 
     errors = []
     try:
@@ -522,6 +522,17 @@ def plan_save(
         errors.append(FieldError("period", "invalid_choice", _("Choose monthly or yearly.")))
     if seats < 1:
         errors.append(FieldError("seats", "out_of_range", _("At least one seat.")))
+    if not isinstance(entitlements, dict) or any(
+        key not in Entitlement.values or not isinstance(value, bool) for key, value in entitlements.items()
+    ):
+        errors.append(
+            FieldError(
+                "entitlements",
+                "invalid",
+                _("Name what the plan includes, each true or false: %(names)s.")
+                % {"names": ", ".join(Entitlement.values)},
+            )
+        )
     for field, value in {"name_en": name_en, "name_ar": name_ar, "code": code}.items():
         if not value.strip():
             errors.append(FieldError(field, "required", _("This field is required.")))

@@ -152,6 +152,17 @@ class PlanPeriod(models.TextChoices):
     YEARLY = "yearly", _("Yearly")
 
 
+class Entitlement(models.TextChoices):
+    """What a plan includes (a plan's ``entitlements`` maps each it grants to true)."""
+
+    VIDEO_VISITS = "video_visits", _("Video visits")
+    HOME_VISITS = "home_visits", _("Home visits")
+    ONLINE_PAYMENTS = "online_payments", _("Online payments")
+    INSURANCE_BILLING = "insurance_billing", _("Insurance billing")
+    HAKEEM_SYNC = "hakeem_sync", _("Sync with Hakeem")
+    SMS_REMINDERS = "sms_reminders", _("SMS reminders")
+
+
 class Plan(BaseModel):
     """A subscription plan clinics are licensed under (sold in the payments issue)."""
 

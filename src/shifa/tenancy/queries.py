@@ -135,10 +135,12 @@ def licence_for(clinic):
     return Licence.objects.for_clinic(clinic).select_related("plan").first()
 
 
-def plan_list(*, include_retired: bool = False):
+def plan_list(*, include_retired: bool = False, code: str | None = None):
     from .models import Plan
 
     qs = Plan.objects.all().order_by("price")
+    if code is not None:
+        qs = qs.filter(code=code)
     return list(qs if include_retired else qs.filter(is_active=True))
 
 
@@ -157,3 +159,75 @@ def clinic_doctor(clinic, user_external_id):
         .distinct()
         .first()
     )
+
+
+def _with_usage(qs: QuerySet[Clinic]) -> QuerySet[Clinic]:
+    """Annotate clinics with their usage: staff in active seats, doctors among them, invitations still open."""
+    from django.db.models import Count, IntegerField, OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    from shifa.core import timezones
+
+    from .models import Invitation
+
+    def count(rows):
+        counted = rows.filter(clinic=OuterRef("pk")).order_by().values("clinic").annotate(n=Count("pk"))
+        return Coalesce(Subquery(counted.values("n"), output_field=IntegerField()), 0)
+
+    active = Membership.unscoped.filter(is_active=True)
+    open_invitations = Invitation.unscoped.filter(
+        accepted_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezones.now()
+    )
+    return qs.annotate(
+        staff_count=count(active),
+        doctor_count=count(active.filter(role__code="doctor")),
+        open_invitations=count(open_invitations),
+    )
+
+
+def _attach_licences(clinics: list[Clinic]) -> None:
+    from .models import Licence
+
+    licences = {
+        lic.clinic_id: lic for lic in Licence.unscoped.filter(clinic__in=clinics).select_related("plan")
+    }
+    for clinic in clinics:
+        clinic.licence = licences.get(clinic.pk)
+        clinic.licence_state = policies.licence_state(clinic.licence)
+
+
+def clinic_overview_for_platform(
+    *, actor: Actor, query: str = "", cursor: str | None = None, limit: int = 50
+) -> Page:
+    """Clinics for the platform console, each with its licence (``licence``, ``licence_state``) and usage."""
+    qs = policies.visible_clinics_for_platform(actor).select_related("institution")
+    for word in query.split()[:5]:
+        qs = qs.filter(
+            Q(name_en__icontains=word)
+            | Q(name_ar__icontains=word)
+            | Q(city__icontains=word)
+            | Q(institution__name_en__icontains=word)
+            | Q(institution__name_ar__icontains=word)
+        )
+    page = paginate(_with_usage(qs), cursor=cursor, limit=limit)
+    _attach_licences(page.items)
+    return page
+
+
+def clinic_for_platform(*, actor: Actor, clinic_id) -> Clinic:
+    """One clinic with its licence and usage, as the platform console shows it."""
+    qs = policies.visible_clinics_for_platform(actor).select_related("institution")
+    clinic = _with_usage(qs.filter(external_id=clinic_id)).first()
+    if clinic is None:
+        raise NotFound()
+    _attach_licences([clinic])
+    return clinic
+
+
+def plan_get(*, code: str):
+    from .models import Plan
+
+    plan = Plan.objects.filter(code=code).first()
+    if plan is None:
+        raise NotFound()
+    return plan

@@ -197,3 +197,81 @@ class AuditFilterForm(forms.Form):
     clinic = forms.SlugField(label=_("Clinic (short name)"), required=False)
     since = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class LinesField(forms.CharField):
+    """A list of short texts, typed one per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return [line.strip() for line in text.replace(";", "\n").splitlines() if line.strip()]
+
+    def validate(self, value):
+        if self.required and not value:
+            raise forms.ValidationError(self.error_messages["required"], code="required")
+
+
+def reference_form_class(spec, language: str):
+    """The platform console's form for one reference list: the list's editable fields, lists typed one per
+    line, dosage forms ticked, a linked vaccine chosen by its name."""
+    from django.db import models as db_models
+    from django.forms.models import modelform_factory
+
+    from shifa.catalog.models import DosageForm
+
+    def field_for(model_field, **kwargs):
+        label = model_field.verbose_name
+        if model_field.name == "forms":
+            return forms.MultipleChoiceField(
+                label=label, choices=DosageForm.choices, widget=forms.CheckboxSelectMultiple
+            )
+        if isinstance(model_field, db_models.JSONField):
+            return LinesField(label=label, required=False, help_text=_("One per line."))
+        if isinstance(model_field, db_models.ForeignKey):
+            field = model_field.formfield(**kwargs)
+            field.label_from_instance = lambda obj: obj.display_name(language)
+            return field
+        return model_field.formfield(**kwargs)
+
+    return modelform_factory(spec.model, fields=spec.fields, formfield_callback=field_for)
+
+
+class SuspendForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason for suspension"), max_length=300, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class RenewForm(forms.Form):
+    months = forms.IntegerField(label=_("Months to add"), min_value=1, max_value=60, initial=12)
+
+
+class PlanForm(forms.Form):
+    code = forms.SlugField(label=_("Code"), max_length=40, widget=forms.TextInput(attrs={"dir": "ltr"}))
+    name_en = forms.CharField(label=_("Name (English)"), max_length=100)
+    name_ar = forms.CharField(label=_("Name (Arabic)"), max_length=100)
+    price = forms.DecimalField(label=_("Price (JOD)"), min_value=0, max_digits=10, decimal_places=3)
+    period = forms.ChoiceField(label=_("Period"))
+    seats = forms.IntegerField(label=_("Staff seats"), min_value=1, max_value=10000)
+    entitlements = forms.MultipleChoiceField(
+        label=_("Includes"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    is_active = forms.BooleanField(label=_("Offered to clinics"), required=False, initial=True)
+
+    def __init__(self, *args, **kwargs):
+        from shifa.tenancy.models import Entitlement, PlanPeriod
+
+        super().__init__(*args, **kwargs)
+        self.fields["period"].choices = PlanPeriod.choices
+        self.fields["entitlements"].choices = Entitlement.choices
+
+    def clean_code(self):
+        code = self.cleaned_data["code"]
+        if code == "new":
+            raise forms.ValidationError(_("This code is reserved; choose another."))
+        return code

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import account_views, clinic_views, views
+from . import account_views, clinic_views, platform_views, views
 
 app_name = "web"
 
@@ -55,9 +55,21 @@ urlpatterns = [
         name="clinic_document_file",
     ),
     path("files/<str:token>", views.signed_file, name="signed_file"),
-    path("platform", views.platform_home, name="platform_home"),
+    path("platform", platform_views.platform_home, name="platform_home"),
+    path("platform/clinics/<uuid:managed_clinic_id>", platform_views.platform_clinic, name="platform_clinic"),
+    path("platform/plans", platform_views.platform_plans, name="platform_plans"),
+    path("platform/plans/new", platform_views.platform_plan, name="platform_plan_new"),
+    path("platform/plans/<slug:code>", platform_views.platform_plan, name="platform_plan"),
     path("platform/applications", views.platform_applications, name="platform_applications"),
     path("platform/audit", views.platform_audit, name="platform_audit"),
+    path("platform/reference", platform_views.reference_home, name="platform_reference"),
+    path("platform/reference/<str:kind>", platform_views.reference_list, name="platform_reference_list"),
+    path("platform/reference/<str:kind>/new", platform_views.reference_entry, name="platform_reference_new"),
+    path(
+        "platform/reference/<str:kind>/<uuid:entry_id>",
+        platform_views.reference_entry,
+        name="platform_reference_entry",
+    ),
     path(
         "platform/applications/<uuid:application_id>", views.platform_application, name="platform_application"
     ),

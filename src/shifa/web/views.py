@@ -174,32 +174,6 @@ def clinic_staff(request: HttpRequest, clinic_id) -> HttpResponse:
     return render(request, "web/clinic/staff.html", {**_clinic_context(request, "staff"), "members": members})
 
 
-@page("platform.use_console")
-def platform_home(request: HttpRequest) -> HttpResponse:
-    language = get_language()
-    result = tenancy_queries.clinic_list_for_platform(
-        actor=request.actor, cursor=request.GET.get("cursor"), limit=50
-    )
-    clinics = [
-        {
-            "clinic": c,
-            "name": c.display_name(language),
-            "institution": c.institution.name_ar if language == "ar" else c.institution.name_en,
-        }
-        for c in result.items
-    ]
-    return render(
-        request,
-        "web/platform/home.html",
-        {
-            "clinics": clinics,
-            "next_cursor": result.next_cursor,
-            "nav": "clinics",
-            "shell_title": _("Platform console"),
-        },
-    )
-
-
 @page("tenancy.manage_invitations", methods=("GET", "POST"))
 @require_http_methods(["GET", "POST"])
 def clinic_invitations(request: HttpRequest, clinic_id) -> HttpResponse:
