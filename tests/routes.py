@@ -222,6 +222,7 @@ PROVIDERS = {
     "closure_id": _closure,
     "managed_clinic_id": lambda t: _licence(t) and str(t.clinic.external_id),
     "kind": lambda t: "specialties",
+    "photo_id": lambda t: _photo(t),
     "entry_id": lambda t: _specialty(),
     "doctor_id": _doctor,
     "service_id": _service,
@@ -302,6 +303,15 @@ BODIES = {
         "starts_at": "2026-12-01T08:00:00Z",
         "ends_at": "2026-12-02T08:00:00Z",
     },
+    ("POST", "/clinic/{clinic_id}/settings/photos"): lambda user: _photo_upload(user),
+    ("POST", "/clinic/{clinic_id}/settings/profile"): {
+        "address_ar": "شارع مكة، عمّان",
+        "address_en": "Mecca Street, Amman",
+        "latitude": "31.97",
+        "longitude": "35.85",
+        "languages": ["ar", "en"],
+        "facilities": ["parking"],
+    },
     ("POST", "/platform/reference/{kind}/new"): lambda user: _specialty_form(user),
     ("POST", "/platform/reference/{kind}/{entry_id}"): lambda user: _specialty_form(user),
     ("POST", "/platform/clinics/{managed_clinic_id}"): {"step": "renew", "renew-months": "1"},
@@ -354,6 +364,33 @@ BODIES = {
     ("POST", "/api/v1/me/recovery-codes"): lambda user: {"code": _recovery_code(user)},
     ("POST", "/api/v1/me/authenticator/remove"): lambda user: {"code": _recovery_code(user)},
 }
+
+
+def png_bytes(size=(40, 30), color=(200, 30, 30)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+def _photo(t: Target) -> str:
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from shifa.directory.models import ClinicPhoto
+
+    path = default_storage.save(f"clinic-photos/{uuid.uuid4()}.jpg", ContentFile(png_bytes()))
+    photo = ClinicPhoto.unscoped.create(clinic=t.clinic, image=path, width=40, height=30)
+    return str(photo.external_id)
+
+
+def _photo_upload(user) -> dict:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return {"image": SimpleUploadedFile("front.png", png_bytes(), "image/png"), "caption_en": "Entrance"}
 
 
 def _specialty() -> str:

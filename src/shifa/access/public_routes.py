@@ -6,6 +6,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/"),
         ("GET", "/welcome"),
+        ("GET", "/clinic-photos/{photo_id}"),
         ("GET", "/healthz"),
         ("GET", "/accounts/sign-in"),
         ("POST", "/accounts/sign-in"),

@@ -4,6 +4,7 @@ into a temporary file before any middleware runs)."""
 from __future__ import annotations
 
 import json
+from fnmatch import fnmatchcase
 
 from django.utils.translation import gettext as _
 from django.utils.translation import override
@@ -14,11 +15,15 @@ class _BodyTooLarge(Exception):
 
 
 def body_limit_for(path: str, default: int) -> int:
-    """The largest body ``path`` accepts: the default, or more for the few routes that take uploads."""
+    """The largest body ``path`` accepts: the default, or more for the few routes that take uploads (a key is a
+    path prefix, or a pattern where ``*`` stands for an id)."""
     from django.conf import settings
 
     for prefix, limit in getattr(settings, "SHIFA_UPLOAD_LIMITS", {}).items():
-        if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+        if "*" in prefix:
+            if fnmatchcase(path, prefix):
+                return limit
+        elif path == prefix or path.startswith(prefix.rstrip("/") + "/"):
             return limit
     return default
 

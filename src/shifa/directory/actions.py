@@ -337,3 +337,96 @@ def clinic_profile_save(
             },
         )
     return profile
+
+
+CLINIC_PHOTOS_MAX = 12
+PHOTO_LONGEST_SIDE = 1600
+
+
+def clinic_photo_add(*, actor, upload, caption_ar: str = "", caption_en: str = ""):
+    """Add a photo of the clinic. Any JPEG, PNG or WebP image is accepted up to the upload limit; it is decoded
+    and written again as JPEG — which drops camera metadata such as location — at most 1600 pixels wide or
+    high. A file that is not an image, or a decompression bomb, is refused and nothing is stored."""
+    import io
+    import uuid
+    import warnings
+
+    from django.conf import settings
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    from .models import ClinicPhoto
+
+    clinic = actor.require_clinic()
+    errors = []
+    if upload is None:
+        errors.append(FieldError("image", "required", _("Choose a photo.")))
+    elif upload.size > settings.SHIFA_UPLOAD_FILE_BYTES:
+        errors.append(FieldError("image", "too_large", _("A photo may be at most 5 MB.")))
+    for field, value in {"caption_ar": caption_ar, "caption_en": caption_en}.items():
+        if len(value.strip()) > 200:
+            errors.append(FieldError(field, "too_long", _("At most 200 characters.")))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            upload.seek(0)
+            picture = Image.open(upload)
+            if picture.format not in {"JPEG", "PNG", "WEBP"}:
+                raise UnidentifiedImageError(picture.format)
+            picture = ImageOps.exif_transpose(picture)
+            picture.thumbnail((PHOTO_LONGEST_SIDE, PHOTO_LONGEST_SIDE))
+            picture = picture.convert("RGB")
+            out = io.BytesIO()
+            picture.save(out, "JPEG", quality=85, optimize=True)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError, Warning):
+        raise ValidationFailed(
+            errors=[FieldError("image", "invalid_type", _("Choose a JPEG, PNG or WebP photo."))]
+        ) from None
+    with transaction.atomic():
+        # One writer at a time per clinic, so two uploads at once cannot both pass the limit.
+        Clinic = type(clinic)
+        Clinic.objects.select_for_update().filter(pk=clinic.pk).first()
+        photos = ClinicPhoto.objects.for_clinic(clinic)
+        if photos.count() >= CLINIC_PHOTOS_MAX:
+            raise ValidationFailed(
+                errors=[FieldError("image", "too_many", _("A clinic may show at most 12 photos."))]
+            )
+        path = default_storage.save(
+            f"clinic-photos/{clinic.external_id}/{uuid.uuid4()}.jpg", ContentFile(out.getvalue())
+        )
+        try:
+            last = photos.order_by("-position").values_list("position", flat=True).first()
+            return photos.create(
+                clinic=clinic,
+                image=path,
+                width=picture.width,
+                height=picture.height,
+                caption_ar=caption_ar.strip(),
+                caption_en=caption_en.strip(),
+                position=(last or 0) + 1,
+            )
+        except Exception:
+            default_storage.delete(path)
+            raise
+
+
+def clinic_photo_remove(*, actor, photo_id) -> None:
+    from django.core.files.storage import default_storage
+
+    from shifa.core.errors import NotFound
+
+    from .models import ClinicPhoto
+
+    clinic = actor.require_clinic()
+    with transaction.atomic():
+        photo = (
+            ClinicPhoto.objects.for_clinic(clinic).select_for_update().filter(external_id=photo_id).first()
+        )
+        if photo is None:
+            raise NotFound()
+        path = photo.image
+        photo.delete()
+        transaction.on_commit(lambda: default_storage.delete(path))

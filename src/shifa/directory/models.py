@@ -176,3 +176,20 @@ class ClinicProfile(TenantModel):
         verbose_name = _("clinic profile")
         verbose_name_plural = _("clinic profiles")
         constraints = [models.UniqueConstraint(fields=["clinic"], name="directory_one_clinic_profile")]
+
+
+class ClinicPhoto(TenantModel):
+    """A photo of the clinic shown to patients: re-encoded on upload (no camera metadata kept), at most
+    1600 pixels on its longer side."""
+
+    image = models.CharField(_("file"), max_length=200)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    caption_ar = models.CharField(_("caption (Arabic)"), max_length=200, blank=True)
+    caption_en = models.CharField(_("caption (English)"), max_length=200, blank=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta(TenantModel.Meta):
+        verbose_name = _("clinic photo")
+        verbose_name_plural = _("clinic photos")
+        ordering = ["position", "pk"]

@@ -53,3 +53,34 @@ def insurance_partner_list(*, actor):
         .prefetch_related("covered_services")
         .order_by("insurer__name_en")
     )
+
+
+def clinic_photo_list(*, clinic):
+    from .models import ClinicPhoto
+
+    return list(ClinicPhoto.objects.for_clinic(clinic).order_by("position", "pk"))
+
+
+def clinic_photo_file(*, photo_id):
+    """A clinic photo's file for anyone (photos are shown to patients), while the clinic is active."""
+    from django.core.files.storage import default_storage
+
+    from shifa.core.errors import NotFound
+    from shifa.tenancy.models import ClinicStatus
+
+    from .models import ClinicPhoto
+
+    photo = (
+        ClinicPhoto.unscoped.filter(external_id=photo_id, clinic__status=ClinicStatus.ACTIVE)
+        .only("image")
+        .first()
+    )
+    if photo is None:
+        raise NotFound()
+    return default_storage.open(photo.image, "rb")
+
+
+def clinic_profile(*, clinic):
+    from .models import ClinicProfile
+
+    return ClinicProfile.objects.for_clinic(clinic).first()

@@ -183,7 +183,11 @@ SHIFA_TRUST_REQUEST_ID = env_bool("TRUST_REQUEST_ID", False)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 SHIFA_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
 # Routes that take file uploads accept larger bodies (files go to temporary files, not memory).
-SHIFA_UPLOAD_LIMITS = {"/clinics/apply": 26 * 1024 * 1024, "/api/v1/clinic-applications": 26 * 1024 * 1024}
+SHIFA_UPLOAD_LIMITS = {
+    "/clinics/apply": 26 * 1024 * 1024,
+    "/api/v1/clinic-applications": 26 * 1024 * 1024,
+    "/clinic/*/settings/photos": 6 * 1024 * 1024,
+}
 SHIFA_UPLOAD_FILE_BYTES = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 512 * 1024
 

@@ -234,3 +234,132 @@ def settings_insurance(request: HttpRequest, clinic_id) -> HttpResponse:
     return _render(
         request, "web/clinic/settings_insurance.html", "insurance", form=form, partners=rows, status=status
     )
+
+
+SPOKEN = [
+    ("ar", "العربية"),
+    ("en", "English"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+    ("ru", "Русский"),
+    ("tr", "Türkçe"),
+]
+
+
+class ProfileForm(forms.Form):
+    address_ar = forms.CharField(label=gettext_lazy("Address (Arabic)"), max_length=300)
+    address_en = forms.CharField(label=gettext_lazy("Address (English)"), max_length=300)
+    latitude = forms.FloatField(
+        label=gettext_lazy("Latitude"),
+        min_value=-90,
+        max_value=90,
+        widget=forms.NumberInput(attrs={"step": "any", "dir": "ltr"}),
+    )
+    longitude = forms.FloatField(
+        label=gettext_lazy("Longitude"),
+        min_value=-180,
+        max_value=180,
+        widget=forms.NumberInput(attrs={"step": "any", "dir": "ltr"}),
+    )
+    phone = forms.CharField(
+        label=gettext_lazy("Phone"),
+        required=False,
+        max_length=20,
+        widget=forms.TextInput(attrs={"dir": "ltr"}),
+    )
+    languages = forms.MultipleChoiceField(
+        label=gettext_lazy("Languages spoken"), choices=SPOKEN, widget=forms.CheckboxSelectMultiple
+    )
+    facilities = forms.MultipleChoiceField(
+        label=gettext_lazy("Facilities"), required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, **kwargs):
+        from shifa.directory.models import Facility
+
+        super().__init__(*args, **kwargs)
+        self.fields["facilities"].choices = Facility.choices
+
+
+class PhotoForm(forms.Form):
+    image = forms.FileField(label=gettext_lazy("Photo (JPEG, PNG or WebP, up to 5 MB)"))
+    caption_ar = forms.CharField(label=gettext_lazy("Caption (Arabic)"), required=False, max_length=200)
+    caption_en = forms.CharField(label=gettext_lazy("Caption (English)"), required=False, max_length=200)
+
+
+def _profile_page(request, form, photo_form, status=200) -> HttpResponse:
+    photos = directory_queries.clinic_photo_list(clinic=request.actor.clinic)
+    return _render(
+        request,
+        "web/clinic/settings_profile.html",
+        "profile",
+        form=form,
+        photo_form=photo_form,
+        photos=photos,
+        status=status,
+    )
+
+
+@page("clinic.configure", methods=("GET", "POST"))
+@require_http_methods(["GET", "POST"])
+def settings_profile(request: HttpRequest, clinic_id) -> HttpResponse:
+    """What patients see of the clinic: address in both languages, map location, phone, languages, facilities."""
+    profile = directory_queries.clinic_profile(clinic=request.actor.clinic)
+    initial = (
+        {
+            "address_ar": profile.address_ar,
+            "address_en": profile.address_en,
+            "latitude": profile.latitude,
+            "longitude": profile.longitude,
+            "phone": profile.phone,
+            "languages": profile.languages,
+            "facilities": profile.facilities,
+        }
+        if profile
+        else {"languages": ["ar"]}
+    )
+    form = ProfileForm(request.POST or None, initial=initial)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            try:
+                directory_actions.clinic_profile_save(actor=request.actor, **form.cleaned_data)
+            except Problem as exc:
+                status = show_problem(form, exc)
+            else:
+                messages.success(request, _("Clinic profile saved."))
+                return redirect("web:settings_profile", clinic_id=clinic_id)
+    return _profile_page(request, form, PhotoForm(), status)
+
+
+@page("clinic.configure", methods=("POST",))
+@require_http_methods(["POST"])
+def settings_photos(request: HttpRequest, clinic_id) -> HttpResponse:
+    photo_form = PhotoForm(request.POST, request.FILES)
+    if photo_form.is_valid():
+        try:
+            directory_actions.clinic_photo_add(
+                actor=request.actor,
+                upload=photo_form.cleaned_data["image"],
+                caption_ar=photo_form.cleaned_data["caption_ar"],
+                caption_en=photo_form.cleaned_data["caption_en"],
+            )
+        except Problem as exc:
+            status = show_problem(photo_form, exc)
+        else:
+            messages.success(request, _("Photo added."))
+            return redirect("web:settings_profile", clinic_id=clinic_id)
+    else:
+        status = 400
+    profile = directory_queries.clinic_profile(clinic=request.actor.clinic)
+    form = ProfileForm(initial={"languages": profile.languages} if profile else {"languages": ["ar"]})
+    return _profile_page(request, form, photo_form, status)
+
+
+@page("clinic.configure", methods=("POST",))
+@require_http_methods(["POST"])
+def settings_photo_remove(request: HttpRequest, clinic_id, photo_id) -> HttpResponse:
+    directory_actions.clinic_photo_remove(actor=request.actor, photo_id=photo_id)
+    messages.success(request, _("Photo removed."))
+    return redirect("web:settings_profile", clinic_id=clinic_id)

@@ -44,6 +44,14 @@ urlpatterns = [
         "clinic/<uuid:clinic_id>/settings/services", clinic_views.settings_services, name="settings_services"
     ),
     path("clinic/<uuid:clinic_id>/settings/areas", clinic_views.settings_areas, name="settings_areas"),
+    path("clinic/<uuid:clinic_id>/settings/profile", clinic_views.settings_profile, name="settings_profile"),
+    path("clinic/<uuid:clinic_id>/settings/photos", clinic_views.settings_photos, name="settings_photos"),
+    path(
+        "clinic/<uuid:clinic_id>/settings/photos/<uuid:photo_id>/remove",
+        clinic_views.settings_photo_remove,
+        name="settings_photo_remove",
+    ),
+    path("clinic-photos/<uuid:photo_id>", views.clinic_photo, name="clinic_photo"),
     path(
         "clinic/<uuid:clinic_id>/settings/insurance",
         clinic_views.settings_insurance,

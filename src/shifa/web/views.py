@@ -435,3 +435,16 @@ def platform_audit(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
         },
     )
+
+
+@public_page()
+def clinic_photo(request: HttpRequest, photo_id) -> HttpResponse:
+    """A clinic's photo, for anyone: patients see clinics' photos before they sign in."""
+    from django.http import FileResponse
+
+    from shifa.directory import queries as directory_queries
+
+    response = FileResponse(directory_queries.clinic_photo_file(photo_id=photo_id), content_type="image/jpeg")
+    response["Cache-Control"] = "public, max-age=86400"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
