@@ -95,7 +95,11 @@ def test_a_plan_is_defined_with_what_it_includes_then_changed(console, api, cast
     assert changed.status_code == 302
     plan.refresh_from_db()
     assert plan.code == "practice" and plan.entitlements == {"hakeem_sync": True}
-    events = api(cast.platform_admin).get("/api/v1/platform/audit-events?table=tenancy_plan").json()["items"]
+    events = (
+        api(cast.platform_admin)
+        .get(f"/api/v1/platform/audit-events?table=tenancy_plan&entity_id={plan.external_id}")
+        .json()["items"]
+    )
     assert {e["operation"] for e in events} == {"INSERT", "UPDATE"}
 
 
