@@ -8,7 +8,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from shifa.core.models import BaseModel
+from shifa.core.models import BaseModel, NamedInTwoLanguages
 
 
 def display_code(code: str) -> str:
@@ -42,7 +42,7 @@ class InsurerKind(models.TextChoices):
     TPA = "tpa", _("Claims administrator (TPA)")
 
 
-class InsuranceCompany(BaseModel):
+class InsuranceCompany(NamedInTwoLanguages, BaseModel):
     """An insurer (or claims administrator) active in Jordan."""
 
     code = models.SlugField(_("code"), max_length=40, unique=True)
@@ -55,11 +55,8 @@ class InsuranceCompany(BaseModel):
         verbose_name = _("insurance company")
         verbose_name_plural = _("insurance companies")
 
-    def display_name(self, language: str) -> str:
-        return self.name_ar if language == "ar" else self.name_en
 
-
-class Specialty(BaseModel):
+class Specialty(NamedInTwoLanguages, BaseModel):
     """A medical specialty doctors are listed and found by."""
 
     code = models.SlugField(_("code"), max_length=60, unique=True)
@@ -70,9 +67,6 @@ class Specialty(BaseModel):
     class Meta:
         verbose_name = _("specialty")
         verbose_name_plural = _("specialties")
-
-    def display_name(self, language: str) -> str:
-        return self.name_ar if language == "ar" else self.name_en
 
 
 class DosageForm(models.TextChoices):
@@ -108,7 +102,7 @@ class DosageForm(models.TextChoices):
     SPRAY = "spray", _("Spray")
 
 
-class Medication(BaseModel):
+class Medication(NamedInTwoLanguages, BaseModel):
     """A generic medicine (or a fixed combination) with the brands, forms and strengths it is sold in."""
 
     code = models.SlugField(_("code"), max_length=80, unique=True)
@@ -129,9 +123,6 @@ class Medication(BaseModel):
         verbose_name = _("medication")
         verbose_name_plural = _("medications")
 
-    def display_name(self, language: str) -> str:
-        return self.name_ar if language == "ar" else self.name_en
-
     def clean(self) -> None:
         errors = {}
         for name in ("brands", "forms", "strengths"):
@@ -150,7 +141,7 @@ class Medication(BaseModel):
             raise ValidationError(errors)
 
 
-class Vaccine(BaseModel):
+class Vaccine(NamedInTwoLanguages, BaseModel):
     code = models.SlugField(_("code"), max_length=40, unique=True)
     name_en = models.CharField(_("name (English)"), max_length=200)
     name_ar = models.CharField(_("name (Arabic)"), max_length=200)
@@ -163,9 +154,6 @@ class Vaccine(BaseModel):
 
     def __str__(self) -> str:
         return self.name_en
-
-    def display_name(self, language: str) -> str:
-        return self.name_ar if language == "ar" else self.name_en
 
 
 class VaccineDose(BaseModel):
@@ -186,7 +174,7 @@ class VaccineDose(BaseModel):
         ]
 
 
-class VitalSignType(BaseModel):
+class VitalSignType(NamedInTwoLanguages, BaseModel):
     """A vital sign measured at the clinic or at home: its LOINC code, UCUM unit and adult normal range."""
 
     code = models.CharField(_("LOINC code"), max_length=10, unique=True)
@@ -218,9 +206,6 @@ class VitalSignType(BaseModel):
                 violation_error_message=_("The lowest value accepted must be below the highest."),
             ),
         ]
-
-    def display_name(self, language: str) -> str:
-        return self.name_ar if language == "ar" else self.name_en
 
     def clean(self) -> None:
         low, high = self.normal_low, self.normal_high
@@ -260,7 +245,7 @@ class Specimen(models.TextChoices):
     OTHER = "other", _("Other")
 
 
-class LabTest(BaseModel):
+class LabTest(NamedInTwoLanguages, BaseModel):
     code = models.CharField(_("LOINC code"), max_length=10, unique=True)
     name_en = models.CharField(_("name (English)"), max_length=200)
     name_ar = models.CharField(_("name (Arabic)"), max_length=200)
@@ -272,9 +257,6 @@ class LabTest(BaseModel):
     class Meta:
         verbose_name = _("lab test")
         verbose_name_plural = _("lab tests")
-
-    def display_name(self, language: str) -> str:
-        return self.name_ar if language == "ar" else self.name_en
 
 
 class Modality(models.TextChoices):
@@ -289,7 +271,7 @@ class Modality(models.TextChoices):
     PX = "PX", _("Dental panoramic")
 
 
-class ImagingStudy(BaseModel):
+class ImagingStudy(NamedInTwoLanguages, BaseModel):
     code = models.SlugField(_("code"), max_length=60, unique=True)
     modality = models.CharField(_("modality"), max_length=3, choices=Modality.choices)
     name_en = models.CharField(_("name (English)"), max_length=200)
@@ -300,6 +282,3 @@ class ImagingStudy(BaseModel):
     class Meta:
         verbose_name = _("imaging study")
         verbose_name_plural = _("imaging studies")
-
-    def display_name(self, language: str) -> str:
-        return self.name_ar if language == "ar" else self.name_en

@@ -110,3 +110,10 @@ class Committable(models.Model):
 
     class Meta:
         abstract = True
+
+
+class NamedInTwoLanguages:
+    """For models with ``name_ar`` and ``name_en``: the name to show in the reader's language."""
+
+    def display_name(self, language: str) -> str:
+        return self.name_ar if language == "ar" else self.name_en

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from shifa.core.models import NamedInTwoLanguages
 from shifa.tenancy.models import TenantModel
 
 
@@ -16,7 +17,7 @@ class VisitType(models.TextChoices):
     HOME = "home", _("Home visit")
 
 
-class Service(TenantModel):
+class Service(NamedInTwoLanguages, TenantModel):
     name_ar = models.CharField(_("name (Arabic)"), max_length=200)
     name_en = models.CharField(_("name (English)"), max_length=200)
     is_active = models.BooleanField(_("offered"), default=True)
@@ -24,9 +25,6 @@ class Service(TenantModel):
     class Meta(TenantModel.Meta):
         verbose_name = _("service")
         verbose_name_plural = _("services")
-
-    def display_name(self, language: str) -> str:
-        return self.name_ar if language == "ar" else self.name_en
 
 
 class Price(TenantModel):

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from shifa.core.models import BaseModel
+from shifa.core.models import BaseModel, NamedInTwoLanguages
 
 
 class TenantContextMissing(RuntimeError):
@@ -81,7 +81,7 @@ class ClinicStatus(models.TextChoices):
     SUSPENDED = "suspended", _("Suspended")
 
 
-class Clinic(BaseModel):
+class Clinic(NamedInTwoLanguages, BaseModel):
     """The tenant."""
 
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="clinics")
@@ -100,9 +100,6 @@ class Clinic(BaseModel):
 
     def __str__(self) -> str:
         return self.name_en
-
-    def display_name(self, language: str) -> str:
-        return self.name_ar if language == "ar" else self.name_en
 
 
 class Membership(TenantModel):
