@@ -169,9 +169,37 @@ def _doctor(t: Target) -> str:
     if not OpeningInterval.unscoped.filter(clinic=t.clinic).exists():
         OpeningInterval.unscoped.create(clinic=t.clinic, weekday=0, opens=dt.time(8), closes=dt.time(16))
     membership = (
-        Membership.unscoped.filter(clinic=t.clinic, role__code="doctor").select_related("user").first()
+        Membership.unscoped.filter(clinic=t.clinic, role__code="doctor")
+        .select_related("user")
+        .order_by("pk")
+        .first()
     )
-    return str(membership.user.external_id) if membership else str(uuid.uuid4())
+    if membership is None:
+        return str(uuid.uuid4())
+    from shifa.directory.models import DoctorProfile
+
+    DoctorProfile.unscoped.get_or_create(
+        clinic=t.clinic, doctor=membership.user, defaults={"gender": "female", "minutes": {"office": 20}}
+    )
+    return str(membership.user.external_id)
+
+
+def _time_off(t: Target) -> str:
+    import datetime as dt
+
+    from shifa.accounts.models import User
+    from shifa.scheduling.models import TimeOff
+
+    doctor = User.objects.filter(external_id=_doctor(t)).first()
+    if doctor is None:
+        return str(uuid.uuid4())
+    entry = TimeOff.unscoped.create(
+        clinic=t.clinic,
+        doctor=doctor,
+        starts_at=dt.datetime(2026, 12, 1, 8, tzinfo=dt.UTC),
+        ends_at=dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC),
+    )
+    return str(entry.external_id)
 
 
 def _service(t: Target) -> str:
@@ -225,6 +253,7 @@ PROVIDERS = {
     "photo_id": lambda t: _photo(t),
     "entry_id": lambda t: _specialty(),
     "doctor_id": _doctor,
+    "time_off_id": _time_off,
     "service_id": _service,
     "subscription_id": _push_subscription,
     "provider": lambda t: "google",
@@ -249,6 +278,20 @@ BODIES = {
     ("POST", "/accounts/security"): {"step": "start"},
     ("PATCH", "/api/v1/clinics/{clinic_id}/members/{membership_id}"): {"is_active": True},
     ("POST", "/clinic/{clinic_id}/settings/hours"): {"day_0": "08:00-13:00, 14:00-17:00"},
+    ("POST", "/clinic/{clinic_id}/settings/closures"): {
+        "closure-starts_on": "2026-12-25",
+        "closure-ends_on": "2026-12-26",
+        "closure-reason": "Christmas",
+    },
+    ("POST", "/clinic/{clinic_id}/staff/{membership_id}"): {"active": "on"},
+    ("POST", "/clinic/{clinic_id}/roles/{role}/{permission}"): {"granted": "on"},
+    ("POST", "/clinic/{clinic_id}/doctors/{doctor_id}"): lambda user: _doctor_form(),
+    ("POST", "/clinic/{clinic_id}/doctors/{doctor_id}/hours"): {"hours-day_0": "09:00-12:00"},
+    ("POST", "/clinic/{clinic_id}/doctors/{doctor_id}/time-off"): {
+        "off-starts_at": "2026-12-01T08:00",
+        "off-ends_at": "2026-12-01T12:00",
+        "off-reason": "Conference",
+    },
     ("POST", "/clinic/{clinic_id}/settings/services"): {
         "name_ar": "كشف",
         "name_en": "Consultation",
@@ -423,6 +466,16 @@ def _partner_body() -> dict:
 
     reference_list_load("insurers")
     return {"insurer": "jic", "copay_percent": "20", "pre_approval_required": True}
+
+
+def _doctor_form() -> dict:
+    body = _profile_body()
+    return {
+        "gender": body["gender"],
+        "specialties": body["specialties"],
+        "languages": body["languages"],
+        **{k: str(v) for k, v in body["minutes"].items()},
+    }
 
 
 def _profile_body() -> dict:

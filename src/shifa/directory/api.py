@@ -256,18 +256,7 @@ class ProfileOut(Schema):
     on_duty: bool
 
 
-@router.put(
-    "/clinics/{clinic_id}/doctors/{doctor_id}/profile",
-    response={200: ProfileOut, **ERRORS},
-    operation_id="directory_save_doctor_profile",
-    summary="How a doctor is presented and booked at the clinic",
-    **operation("clinic.configure"),
-)
-def save_profile(request: HttpRequest, clinic_id: uuid.UUID, doctor_id: uuid.UUID, payload: ProfileIn):
-    data = payload.dict()
-    profile = actions.doctor_profile_save(
-        actor=request.actor, doctor_id=doctor_id, specialty_codes=data.pop("specialties"), **data
-    )
+def _profile_out(profile) -> dict:
     return {
         "doctor_id": profile.doctor.external_id,
         "gender": profile.gender,
@@ -280,6 +269,40 @@ def save_profile(request: HttpRequest, clinic_id: uuid.UUID, doctor_id: uuid.UUI
         "visit_types": profile.visit_types,
         "on_duty": profile.on_duty,
     }
+
+
+@router.get(
+    "/clinics/{clinic_id}/doctors/{doctor_id}/profile",
+    response={200: ProfileOut, **ERRORS},
+    operation_id="directory_get_doctor_profile",
+    summary="How a doctor is presented and booked at the clinic",
+    **operation("tenancy.view_clinic"),
+)
+def get_profile(request: HttpRequest, clinic_id: uuid.UUID, doctor_id: uuid.UUID):
+    from shifa.core.errors import NotFound
+    from shifa.tenancy.queries import clinic_doctor
+
+    clinic = request.actor.require_clinic()
+    doctor = clinic_doctor(clinic, doctor_id)
+    profile = queries.doctor_profile(clinic=clinic, doctor=doctor) if doctor is not None else None
+    if profile is None:
+        raise NotFound()
+    return _profile_out(profile)
+
+
+@router.put(
+    "/clinics/{clinic_id}/doctors/{doctor_id}/profile",
+    response={200: ProfileOut, **ERRORS},
+    operation_id="directory_save_doctor_profile",
+    summary="How a doctor is presented and booked at the clinic",
+    **operation("clinic.configure"),
+)
+def save_profile(request: HttpRequest, clinic_id: uuid.UUID, doctor_id: uuid.UUID, payload: ProfileIn):
+    data = payload.dict()
+    profile = actions.doctor_profile_save(
+        actor=request.actor, doctor_id=doctor_id, specialty_codes=data.pop("specialties"), **data
+    )
+    return _profile_out(profile)
 
 
 class ClinicProfileIn(Schema):

@@ -84,3 +84,38 @@ def clinic_profile(*, clinic):
     from .models import ClinicProfile
 
     return ClinicProfile.objects.for_clinic(clinic).first()
+
+
+def doctor_profile(*, clinic, doctor):
+    """How ``doctor`` is presented at ``clinic``, with specialties, or None before it is first written."""
+    from .models import DoctorProfile
+
+    return (
+        DoctorProfile.objects.for_clinic(clinic).filter(doctor=doctor).prefetch_related("specialties").first()
+    )
+
+
+def clinic_doctors(*, actor) -> list[dict]:
+    """Every active doctor and assistant doctor of the acting clinic with their profile here (or None)."""
+    from shifa.access import catalog
+    from shifa.accounts.models import User
+
+    from .models import DoctorProfile
+
+    clinic = actor.require_clinic()
+    doctors = (
+        User.objects.filter(
+            memberships__clinic=clinic,
+            memberships__role__code__in=[catalog.DOCTOR, catalog.ASSISTANT_DOCTOR],
+            memberships__is_active=True,
+        )
+        .distinct()
+        .order_by("full_name", "pk")
+    )
+    profiles = {
+        p.doctor_id: p
+        for p in DoctorProfile.objects.for_clinic(clinic)
+        .prefetch_related("specialties")
+        .filter(doctor__in=doctors)
+    }
+    return [{"doctor": d, "profile": profiles.get(d.pk)} for d in doctors]

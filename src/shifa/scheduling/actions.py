@@ -126,3 +126,13 @@ def time_off_add(
     return TimeOff.objects.for_clinic(clinic).create(
         clinic=clinic, doctor=doctor, starts_at=starts_at, ends_at=ends_at, reason=reason.strip()[:200]
     )
+
+
+def time_off_remove(*, actor, doctor_id, time_off_id) -> None:
+    deleted, _ = (
+        TimeOff.objects.for_clinic(actor.require_clinic())
+        .filter(external_id=time_off_id, doctor__external_id=doctor_id)
+        .delete()
+    )
+    if not deleted:
+        raise NotFound()

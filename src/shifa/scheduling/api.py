@@ -156,3 +156,49 @@ def set_doctor_hours(request: HttpRequest, clinic_id: uuid.UUID, doctor_id: uuid
 )
 def add_time_off(request: HttpRequest, clinic_id: uuid.UUID, doctor_id: uuid.UUID, payload: TimeOffIn):
     return Status(201, actions.time_off_add(actor=request.actor, doctor_id=doctor_id, **payload.dict()))
+
+
+def _doctor(request: HttpRequest, doctor_id: uuid.UUID):
+    from shifa.core.errors import NotFound
+    from shifa.tenancy.queries import clinic_doctor
+
+    doctor = clinic_doctor(request.actor.require_clinic(), doctor_id)
+    if doctor is None:
+        raise NotFound()
+    return doctor
+
+
+@router.get(
+    "/clinics/{clinic_id}/doctors/{doctor_id}/hours",
+    response={200: WeekOut, **ERRORS},
+    operation_id="scheduling_get_doctor_hours",
+    summary="A doctor's weekly hours here (local time)",
+    **operation("tenancy.view_clinic"),
+)
+def get_doctor_hours(request: HttpRequest, clinic_id: uuid.UUID, doctor_id: uuid.UUID):
+    week = queries.doctor_week(actor=request.actor, doctor=_doctor(request, doctor_id))
+    return _week_out(week, "starts", "ends")
+
+
+@router.get(
+    "/clinics/{clinic_id}/doctors/{doctor_id}/time-off",
+    response={200: list[TimeOffOut], **ERRORS},
+    operation_id="scheduling_list_time_off",
+    summary="A doctor's recorded time off here",
+    **operation("tenancy.view_clinic"),
+)
+def list_time_off(request: HttpRequest, clinic_id: uuid.UUID, doctor_id: uuid.UUID):
+    return queries.time_off_list(actor=request.actor, doctor=_doctor(request, doctor_id))
+
+
+@router.delete(
+    "/clinics/{clinic_id}/doctors/{doctor_id}/time-off/{time_off_id}",
+    response={204: None, **ERRORS},
+    operation_id="scheduling_remove_time_off",
+    summary="Remove a doctor's time off",
+    **CONFIGURE,
+)
+def remove_time_off(request: HttpRequest, clinic_id: uuid.UUID, doctor_id: uuid.UUID, time_off_id: uuid.UUID):
+    _doctor(request, doctor_id)
+    actions.time_off_remove(actor=request.actor, doctor_id=doctor_id, time_off_id=time_off_id)
+    return HttpResponse(status=204)

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from shifa.access.declare import page
+from shifa.core import timezones
 from shifa.core.errors import FieldError, Problem, ValidationFailed
 from shifa.directory import actions as directory_actions
 from shifa.directory import queries as directory_queries
@@ -38,6 +39,21 @@ def parse_stretches(text: str) -> list[tuple[dt.time, dt.time]]:
         h1, m1, h2, m2 = map(int, match.groups())
         stretches.append((dt.time(h1, m1), dt.time(h2, m2)))
     return stretches
+
+
+def parse_week(data: dict) -> dict[int, list[tuple[dt.time, dt.time]]]:
+    """A weekly hours form's days (``day_0`` … ``day_6``) as stretches; a malformed day is a field error."""
+    week = {}
+    for day in range(7):
+        try:
+            week[day] = parse_stretches(data[f"day_{day}"])
+        except ValueError:
+            raise ValidationFailed(
+                errors=[
+                    FieldError(f"day_{day}", "invalid", _("Write stretches like 08:30-13:00, 14:00-18:00."))
+                ]
+            ) from None
+    return week
 
 
 class HoursForm(forms.Form):
@@ -64,42 +80,83 @@ def _render(request, template: str, nav: str, **extra) -> HttpResponse:
     return render(request, template, {**_clinic_context(request, nav), **extra}, status=status)
 
 
+class ClosureForm(forms.Form):
+    starts_on = forms.DateField(
+        label=gettext_lazy("First day"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+    ends_on = forms.DateField(label=gettext_lazy("Last day"), widget=forms.DateInput(attrs={"type": "date"}))
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        required=False,
+        max_length=200,
+        help_text=gettext_lazy("e.g. Eid al-Adha; patients see it"),
+    )
+
+
+def _hours_page(request, *, form=None, closure_form=None, status=200) -> HttpResponse:
+    if form is None:
+        week = scheduling_queries.clinic_week(actor=request.actor)
+        form = HoursForm(
+            initial={
+                f"day_{day}": ", ".join(f"{i.opens:%H:%M}-{i.closes:%H:%M}" for i in intervals)
+                for day, intervals in week.items()
+            }
+        )
+    today = timezones.to_local(timezones.now(), request.actor.clinic.time_zone).date()
+    closures = [c for c in scheduling_queries.closure_list(actor=request.actor) if c.ends_on >= today]
+    return _render(
+        request,
+        "web/clinic/settings_hours.html",
+        "hours",
+        form=form,
+        closure_form=closure_form or ClosureForm(prefix="closure"),
+        closures=closures,
+        status=status,
+    )
+
+
 @page("clinic.configure", methods=("GET", "POST"))
 @require_http_methods(["GET", "POST"])
 def settings_hours(request: HttpRequest, clinic_id) -> HttpResponse:
-    week = scheduling_queries.clinic_week(actor=request.actor)
-    initial = {
-        f"day_{day}": ", ".join(f"{i.opens:%H:%M}-{i.closes:%H:%M}" for i in intervals)
-        for day, intervals in week.items()
-    }
-    form = HoursForm(request.POST if request.method == "POST" else None, initial=initial)
-    status = 200
-    if request.method == "POST":
-        status = 400
-        if form.is_valid():
-            try:
-                parsed = {}
-                for day in range(7):
-                    try:
-                        parsed[day] = parse_stretches(form.cleaned_data[f"day_{day}"])
-                    except ValueError:
-                        raise ValidationFailed(
-                            errors=[
-                                FieldError(
-                                    f"day_{day}",
-                                    "invalid",
-                                    _("Write stretches like 08:30-13:00, 14:00-18:00."),
-                                )
-                            ]
-                        ) from None
-                scheduling_actions.clinic_hours_set(actor=request.actor, week=parsed)
-            except Problem as exc:
-                exc.errors = [_renamed(e, r"week\.(\d)", lambda m: f"day_{m.group(1)}") for e in exc.errors]
-                status = show_problem(form, exc)
-            else:
-                messages.success(request, _("Opening hours saved."))
-                return redirect("web:settings_hours", clinic_id=clinic_id)
-    return _render(request, "web/clinic/settings_hours.html", "hours", form=form, status=status)
+    if request.method == "GET":
+        return _hours_page(request)
+    form = HoursForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            scheduling_actions.clinic_hours_set(actor=request.actor, week=parse_week(form.cleaned_data))
+        except Problem as exc:
+            exc.errors = [_renamed(e, r"week\.(\d)", lambda m: f"day_{m.group(1)}") for e in exc.errors]
+            status = show_problem(form, exc)
+        else:
+            messages.success(request, _("Opening hours saved."))
+            return redirect("web:settings_hours", clinic_id=clinic_id)
+    return _hours_page(request, form=form, status=status)
+
+
+@page("clinic.configure", methods=("POST",))
+@require_http_methods(["POST"])
+def settings_closures(request: HttpRequest, clinic_id) -> HttpResponse:
+    """Close the clinic for whole days: holidays, renovation. No bookings are offered on them."""
+    form = ClosureForm(request.POST, prefix="closure")
+    status = 400
+    if form.is_valid():
+        try:
+            scheduling_actions.closure_add(actor=request.actor, **form.cleaned_data)
+        except Problem as exc:
+            status = show_problem(form, exc)
+        else:
+            messages.success(request, _("Closure saved."))
+            return redirect("web:settings_hours", clinic_id=clinic_id)
+    return _hours_page(request, closure_form=form, status=status)
+
+
+@page("clinic.configure", methods=("POST",))
+@require_http_methods(["POST"])
+def settings_closure_remove(request: HttpRequest, clinic_id, closure_id) -> HttpResponse:
+    scheduling_actions.closure_remove(actor=request.actor, closure_id=closure_id)
+    messages.success(request, _("Closure removed."))
+    return redirect("web:settings_hours", clinic_id=clinic_id)
 
 
 class ServiceForm(forms.Form):

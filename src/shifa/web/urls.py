@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import account_views, clinic_views, platform_views, views
+from . import account_views, clinic_views, platform_views, team_views, views
 
 app_name = "web"
 
@@ -36,12 +36,46 @@ urlpatterns = [
     path("app", views.patient_home, name="patient_home"),
     path("clinic", views.clinic_picker, name="clinic_picker"),
     path("clinic/<uuid:clinic_id>", views.clinic_home, name="clinic_home"),
-    path("clinic/<uuid:clinic_id>/staff", views.clinic_staff, name="clinic_staff"),
+    path("clinic/<uuid:clinic_id>/staff", team_views.clinic_staff, name="clinic_staff"),
+    path(
+        "clinic/<uuid:clinic_id>/staff/<uuid:membership_id>", team_views.clinic_member, name="clinic_member"
+    ),
+    path("clinic/<uuid:clinic_id>/roles", team_views.clinic_roles, name="clinic_roles"),
+    path(
+        "clinic/<uuid:clinic_id>/roles/<slug:role>/<str:permission>",
+        team_views.clinic_role_permission,
+        name="clinic_role_permission",
+    ),
+    path("clinic/<uuid:clinic_id>/doctors", team_views.clinic_doctors, name="clinic_doctors"),
+    path("clinic/<uuid:clinic_id>/doctors/<uuid:doctor_id>", team_views.clinic_doctor, name="clinic_doctor"),
+    path(
+        "clinic/<uuid:clinic_id>/doctors/<uuid:doctor_id>/hours",
+        team_views.clinic_doctor_hours,
+        name="clinic_doctor_hours",
+    ),
+    path(
+        "clinic/<uuid:clinic_id>/doctors/<uuid:doctor_id>/time-off",
+        team_views.clinic_doctor_time_off,
+        name="clinic_doctor_time_off",
+    ),
+    path(
+        "clinic/<uuid:clinic_id>/doctors/<uuid:doctor_id>/time-off/<uuid:time_off_id>/remove",
+        team_views.clinic_doctor_time_off_remove,
+        name="clinic_doctor_time_off_remove",
+    ),
     path("clinic/<uuid:clinic_id>/invitations", views.clinic_invitations, name="clinic_invitations"),
     path("clinic/<uuid:clinic_id>/documents", views.clinic_documents, name="clinic_documents"),
     path("clinic/<uuid:clinic_id>/settings/hours", clinic_views.settings_hours, name="settings_hours"),
     path(
         "clinic/<uuid:clinic_id>/settings/services", clinic_views.settings_services, name="settings_services"
+    ),
+    path(
+        "clinic/<uuid:clinic_id>/settings/closures", clinic_views.settings_closures, name="settings_closures"
+    ),
+    path(
+        "clinic/<uuid:clinic_id>/settings/closures/<uuid:closure_id>/remove",
+        clinic_views.settings_closure_remove,
+        name="settings_closure_remove",
     ),
     path("clinic/<uuid:clinic_id>/settings/areas", clinic_views.settings_areas, name="settings_areas"),
     path("clinic/<uuid:clinic_id>/settings/profile", clinic_views.settings_profile, name="settings_profile"),

@@ -154,6 +154,7 @@ def _clinic_context(request: HttpRequest, nav: str) -> dict:
         "can_view_members": has_permission(actor.roles, "tenancy.view_members", clinic),
         "can_invite": has_permission(actor.roles, "tenancy.manage_invitations", clinic),
         "can_configure": has_permission(actor.roles, "clinic.configure", clinic),
+        "can_view_roles": has_permission(actor.roles, "access.view_roles", clinic),
         "nav": nav,
         "shell_title": _("Clinic console"),
     }
@@ -162,16 +163,6 @@ def _clinic_context(request: HttpRequest, nav: str) -> dict:
 @page("tenancy.view_clinic")
 def clinic_home(request: HttpRequest, clinic_id) -> HttpResponse:
     return render(request, "web/clinic/home.html", _clinic_context(request, "home"))
-
-
-@page("tenancy.view_members")
-def clinic_staff(request: HttpRequest, clinic_id) -> HttpResponse:
-    page_ = tenancy_queries.membership_list(actor=request.actor, limit=200)
-    members = [
-        {"user": m.user, "role_name": _role_names({m.role.code})[0], "is_active": m.is_active}
-        for m in page_.items
-    ]
-    return render(request, "web/clinic/staff.html", {**_clinic_context(request, "staff"), "members": members})
 
 
 @page("tenancy.manage_invitations", methods=("GET", "POST"))
