@@ -228,6 +228,123 @@ def _invitation(t: Target) -> str:
     return str(invitation.external_id)
 
 
+def _bookable(clinic):
+    """Make ``clinic`` take bookings: a licence, open every day, a doctor offering 30-minute office visits at
+    any time. The doctor."""
+    import datetime as dt
+
+    from shifa.core import timezones
+    from shifa.directory.models import DoctorProfile
+    from shifa.scheduling.models import DoctorInterval, OpeningInterval
+    from shifa.tenancy.models import Licence, Membership
+
+    today = timezones.now().date()
+    Licence.unscoped.get_or_create(
+        clinic=clinic,
+        defaults={
+            "plan": _plan(),
+            "seats": 10,
+            "starts_on": today - dt.timedelta(days=30),
+            "ends_on": today + dt.timedelta(days=365),
+        },
+    )
+    membership = (
+        Membership.unscoped.filter(clinic=clinic, role__code="doctor")
+        .select_related("user")
+        .order_by("pk")
+        .first()
+    )
+    doctor = membership.user
+    if not OpeningInterval.unscoped.filter(clinic=clinic, weekday=6, opens=dt.time(0)).exists():
+        OpeningInterval.unscoped.filter(clinic=clinic).delete()
+        DoctorInterval.unscoped.filter(clinic=clinic).delete()
+        for day in range(7):
+            OpeningInterval.unscoped.create(
+                clinic=clinic, weekday=day, opens=dt.time(0), closes=dt.time(23, 30)
+            )
+            DoctorInterval.unscoped.create(
+                clinic=clinic, doctor=doctor, weekday=day, starts=dt.time(0), ends=dt.time(23, 30)
+            )
+    DoctorProfile.unscoped.update_or_create(
+        clinic=clinic, doctor=doctor, defaults={"gender": "female", "minutes": {"office": 30, "video": 30}}
+    )
+    return doctor
+
+
+def _at(days: int) -> str:
+    """10:00 UTC (13:00 in Amman), ``days`` days from now: a time on every test clinic's grid."""
+    import datetime as dt
+
+    from shifa.core import timezones
+
+    day = timezones.now().date() + dt.timedelta(days=days)
+    return timezones.isoformat_z(dt.datetime.combine(day, dt.time(10), tzinfo=dt.UTC))
+
+
+def _appointment(t: Target, spec: RouteSpec) -> str:
+    """An appointment of the target clinic in the state the route acts on: held to confirm, started to mark
+    absent, checked in to complete, booked two days ahead otherwise; the caller's own if they are a patient."""
+    import datetime as dt
+
+    from shifa.core import timezones
+    from shifa.records.models import Patient
+    from shifa.scheduling.models import Appointment
+
+    doctor = _bookable(t.clinic)
+    patient = Patient.objects.filter(user=t.user).first() if t.user else None
+    patient = patient or Patient.objects.create(full_name="Walk-in patient")
+    now = timezones.now()
+    taken = Appointment.unscoped.filter(doctor=doctor).count()  # one URL per call: keep them apart
+    starts = dt.datetime.fromisoformat(_at(2)) + dt.timedelta(hours=taken)
+    status, hold = "booked", None
+    if spec.path.endswith("/confirm"):
+        status, hold = "held", now + dt.timedelta(minutes=10)
+    elif spec.path.endswith("/no-show"):
+        starts = now - dt.timedelta(minutes=5 + 60 * taken)
+    elif spec.path.endswith("/complete"):
+        status = "checked_in"
+    appointment = Appointment.unscoped.create(
+        clinic=t.clinic,
+        doctor=doctor,
+        patient=patient,
+        visit_type="office",
+        starts_at=starts,
+        ends_at=starts + dt.timedelta(minutes=30),
+        status=status,
+        hold_expires_at=hold,
+        channel="app",
+    )
+    return str(appointment.external_id)
+
+
+def _clinic_of(user):
+    from shifa.tenancy.models import Clinic, Membership
+
+    membership = Membership.unscoped.filter(user=user).select_related("clinic").first() if user else None
+    return membership.clinic if membership else Clinic.objects.get(slug="clinic-a")
+
+
+def _patient_booking(user) -> dict:
+    clinic = _clinic_of(None)
+    doctor = _bookable(clinic)
+    return {
+        "clinic_id": str(clinic.external_id),
+        "doctor_id": str(doctor.external_id),
+        "visit_type": "office",
+        "starts_at": _at(5),
+    }
+
+
+def _desk_booking(user) -> dict:
+    doctor = _bookable(_clinic_of(user))
+    return {
+        "doctor_id": str(doctor.external_id),
+        "visit_type": "office",
+        "starts_at": _at(4),
+        "new_patient": {"full_name": "Walk-in patient", "phone": "0791234567"},
+    }
+
+
 def params_of(spec: RouteSpec) -> list[str]:
     return PARAM.findall(spec.path)
 
@@ -254,6 +371,7 @@ PROVIDERS = {
     "entry_id": lambda t: _specialty(),
     "doctor_id": _doctor,
     "time_off_id": _time_off,
+    "appointment_id": _appointment,
     "service_id": _service,
     "subscription_id": _push_subscription,
     "provider": lambda t: "google",
@@ -278,6 +396,12 @@ BODIES = {
     ("POST", "/accounts/security"): {"step": "start"},
     ("PATCH", "/api/v1/clinics/{clinic_id}/members/{membership_id}"): {"is_active": True},
     ("POST", "/clinic/{clinic_id}/settings/hours"): {"day_0": "08:00-13:00, 14:00-17:00"},
+    ("POST", "/api/v1/appointments"): lambda user: _patient_booking(user),
+    ("POST", "/api/v1/clinics/{clinic_id}/appointments"): lambda user: _desk_booking(user),
+    ("POST", "/api/v1/appointments/{appointment_id}/reschedule"): lambda user: {"starts_at": _at(3)},
+    ("POST", "/api/v1/clinics/{clinic_id}/appointments/{appointment_id}/reschedule"): lambda user: {
+        "starts_at": _at(3)
+    },
     ("POST", "/clinic/{clinic_id}/settings/closures"): {
         "closure-starts_on": "2026-12-25",
         "closure-ends_on": "2026-12-26",
@@ -515,7 +639,15 @@ def _recovery_code(user) -> str:
 
 
 #: A query string for operations that need one to answer 2xx.
+#: Providers that make an object in the state the route acts on, so they are told the route too.
+NEEDS_ROUTE = {"appointment_id"}
+
 QUERIES = {
+    ("GET", "/api/v1/clinics/{clinic_id}/appointments"): "?day=2026-12-01",
+    (
+        "GET",
+        "/api/v1/slots",
+    ): "?clinic=00000000-0000-0000-0000-000000000000&doctor=00000000-0000-0000-0000-000000000000",
     ("GET", "/api/v1/reference/diagnoses"): "?q=250",
     ("GET", "/api/v1/clinics/{clinic_id}/service-areas/coverage"): "?lat=31.95&lng=35.91",
 }
@@ -526,7 +658,8 @@ def url_for(spec: RouteSpec, target: Target, **overrides) -> str:
         name = match.group(1)
         if name in overrides:
             return str(overrides[name])
-        return PROVIDERS[name](target)
+        provider = PROVIDERS[name]
+        return provider(target, spec) if name in NEEDS_ROUTE else provider(target)
 
     return PARAM.sub(fill, spec.path) + QUERIES.get((spec.method, spec.path), "")
 

@@ -91,6 +91,7 @@ def _mount_routers() -> None:
     from shifa.documents.api import router as documents_router
     from shifa.notifications.api import router as notifications_router
     from shifa.scheduling.api import router as scheduling_router
+    from shifa.scheduling.appointments_api import router as appointments_router
     from shifa.tenancy.api import router as tenancy_router
 
     api.add_router("", accounts_router)
@@ -101,6 +102,7 @@ def _mount_routers() -> None:
     api.add_router("", documents_router)
     api.add_router("", catalog_router)
     api.add_router("", scheduling_router)
+    api.add_router("", appointments_router)
     api.add_router("", directory_router)
 
 

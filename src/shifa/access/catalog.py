@@ -70,6 +70,13 @@ PERMISSIONS = [
         "clinic",
         _("Change the clinic's configuration: hours, closures, services, prices, areas"),
     ),
+    PermissionSpec("appointments.book", "user", _("Book, move and cancel one's own appointments")),
+    PermissionSpec("scheduling.view_appointments", "clinic", _("See the clinic's appointments and calendar")),
+    PermissionSpec(
+        "scheduling.manage_appointments",
+        "clinic",
+        _("Book, move, check in and cancel appointments at the desk"),
+    ),
     PermissionSpec("catalog.view", "user", _("Look up reference data (diagnosis codes and the like)")),
     PermissionSpec("documents.view", "clinic", _("See and download the clinic's documents")),
     PermissionSpec("documents.create", "clinic", _("Prepare documents (letters) for the clinic")),
@@ -117,6 +124,8 @@ _EVERY_STAFF = {
     "documents.view": True,
     "documents.create": True,
     "catalog.view": True,
+    "scheduling.view_appointments": True,
+    "scheduling.manage_appointments": False,
 }
 
 #: role → {permission: granted_by_default}. A permission absent from a role is beyond the platform's limit.
@@ -138,6 +147,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "clinic.configure": True,
         "access.view_roles": True,
         "access.manage_roles": True,
+        "scheduling.manage_appointments": True,
     },
     CLINIC_ADMIN: {
         **_EVERY_STAFF,
@@ -147,12 +157,18 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "clinic.configure": True,
         "access.view_roles": True,
         "access.manage_roles": True,
+        "scheduling.manage_appointments": True,
     },
-    SECRETARY: {**_EVERY_STAFF, "tenancy.view_members": True, "access.view_roles": False},
+    SECRETARY: {
+        **_EVERY_STAFF,
+        "tenancy.view_members": True,
+        "access.view_roles": False,
+        "scheduling.manage_appointments": True,
+    },
     ASSISTANT_DOCTOR: {**_EVERY_STAFF, "tenancy.view_members": False},
     NURSE: {**_EVERY_STAFF, "tenancy.view_members": False, "documents.create": False},
     DOCTOR: {**_EVERY_STAFF, "tenancy.view_members": True, "access.view_roles": False},
-    PATIENT: {**_EVERY_SIGNED_IN, "patient.use_app": True},
+    PATIENT: {**_EVERY_SIGNED_IN, "patient.use_app": True, "appointments.book": True},
 }
 
 #: Permissions a clinic may never take away from these roles (so that nobody locks the clinic out).

@@ -37,6 +37,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/clinics/apply"),
         ("GET", "/api/v1/openapi.json"),
         ("GET", "/api/v1/docs"),
+        ("GET", "/api/v1/slots"),
         ("POST", "/api/v1/auth/tokens"),
         ("POST", "/api/v1/auth/tokens/mfa"),
         ("POST", "/api/v1/auth/tokens/refresh"),

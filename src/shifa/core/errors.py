@@ -41,8 +41,11 @@ class Problem(Exception):
         code: str | None = None,
         errors: Iterable[FieldError] = (),
         headers: Mapping[str, str] | None = None,
+        extensions: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(detail or self.default_detail())
+        #: RFC 9457 extension members: more the caller can act on (e.g. the free slots nearest a taken one).
+        self.extensions = dict(extensions or {})
         self.detail = detail or self.default_detail()
         if code:
             self.code = code
@@ -120,6 +123,7 @@ class RateLimited(Problem):
 #: SQLSTATEs the database raises for a caller's request, and the Problem each becomes.
 COMMITTED_SQLSTATE = "SH409"  # raised by the commit guard trigger (shifa.core.models)
 UNIQUE_VIOLATION = "23505"
+EXCLUSION_VIOLATION = "23P01"  # e.g. two appointments of one doctor that overlap
 FOREIGN_KEY_VIOLATION = "23503"
 CHECK_VIOLATION = "23514"
 DATA_EXCEPTION_CLASS = "22"  # e.g. a NUL byte in text, a number out of range
@@ -152,6 +156,8 @@ def problem_for(exc: BaseException) -> Problem | None:
             )
         if state == UNIQUE_VIOLATION:
             return Conflict(_("This already exists."), code="duplicate")
+        if state == EXCLUSION_VIOLATION:
+            return Conflict(_("This time is already taken."), code="slot_taken")
         if state == FOREIGN_KEY_VIOLATION:
             return Conflict(_("This is still in use."), code="in_use")
         # psycopg refuses a NUL byte itself (no SQLSTATE); the server raises class 22 for other bad values.
@@ -188,9 +194,11 @@ def problem_body(
     code: str,
     detail: str | None = None,
     errors: Iterable[FieldError] = (),
+    extensions: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     request_id = current_request_id()
     return {
+        **(extensions or {}),
         "type": f"/problems/{code}",
         "title": status_title(status),
         "status": status,
@@ -208,8 +216,9 @@ def problem_response(
     detail: str | None = None,
     errors: Iterable[FieldError] = (),
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> HttpResponse:
-    body = problem_body(status, code=code, detail=detail, errors=errors)
+    body = problem_body(status, code=code, detail=detail, errors=errors, extensions=extensions)
     response = HttpResponse(
         json.dumps(body, ensure_ascii=False), status=status, content_type=PROBLEM_CONTENT_TYPE
     )
@@ -225,6 +234,7 @@ def response_for(problem: Problem) -> HttpResponse:
         detail=problem.detail,
         errors=problem.errors,
         headers=problem.headers,
+        extensions=problem.extensions,
     )
 
 

@@ -117,3 +117,21 @@ class NamedInTwoLanguages:
 
     def display_name(self, language: str) -> str:
         return self.name_ar if language == "ar" else self.name_en
+
+
+class IdempotentRequest(BaseModel):
+    """The first answer to a request sent with an ``Idempotency-Key`` (API.md): a repeat gets it back instead
+    of doing the work twice. Kept per user; only successful answers are kept, so a failed request may be retried
+    with the same key."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body")
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response = models.JSONField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="core_idempotency_once_per_key")]
+
+    def __str__(self) -> str:
+        return self.key

@@ -1,16 +1,28 @@
-"""Writes of scheduling: the clinic's week, closures, doctors' weeks and time off. Each replaces or adds in one
-transaction and refuses overlaps with a field error."""
+"""Writes of scheduling: the clinic's week, closures, doctors' weeks and time off (each replaces or adds in one
+transaction and refuses overlaps with a field error); and appointments: hold, book, confirm, move, cancel, check
+in, mark absent, complete."""
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
-from shifa.core.errors import FieldError, NotFound, ValidationFailed
+from shifa.core import timezones
+from shifa.core.errors import EXCLUSION_VIOLATION, Conflict, FieldError, NotFound, ValidationFailed, sqlstate
 
-from .models import Closure, DoctorInterval, OpeningInterval, TimeOff
+from . import queries
+from .models import (
+    Appointment,
+    AppointmentStatus,
+    Channel,
+    Closure,
+    DoctorInterval,
+    OpeningInterval,
+    TimeOff,
+)
 
 
 def _check_week(week: dict[int, list[tuple[dt.time, dt.time]]], field: str) -> list[FieldError]:
@@ -136,3 +148,412 @@ def time_off_remove(*, actor, doctor_id, time_off_id) -> None:
     )
     if not deleted:
         raise NotFound()
+
+
+# --- appointments (BK-3, BK-4, BK-5) ---------------------------------------------------------------------------
+
+#: How many free slots a refusal offers instead of a taken one.
+ALTERNATIVES = 5
+
+
+def _lock_doctor(doctor) -> None:
+    """Serialize bookings of one doctor for the rest of the transaction (buffers are re-checked under it; the
+    exclusion constraint is the last word on overlaps)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [LOCK_NAMESPACE, doctor.pk])
+
+
+LOCK_NAMESPACE = 7001  # advisory lock class for "a doctor's calendar"
+
+
+def _expire_holds(doctor, now: dt.datetime) -> None:
+    Appointment.unscoped.filter(
+        doctor=doctor, status=AppointmentStatus.HELD, hold_expires_at__lte=now
+    ).update(status=AppointmentStatus.EXPIRED, updated_at=now)
+
+
+def _slot_taken(
+    clinic, doctor, visit_type, starts_at, *, travel, now, notice, step, exclude=None
+) -> Conflict:
+    """A 409 naming the nearest free slots from that day on."""
+    zone = clinic.time_zone
+    day = timezones.to_local(starts_at, zone).date()
+    found = queries.doctor_slots(
+        clinic=clinic,
+        doctor=doctor,
+        visit_type=visit_type,
+        first_day=day,
+        last_day=day + dt.timedelta(days=6),
+        now=now,
+        travel_minutes=travel,
+        notice=notice,
+        step_minutes=step,
+        exclude=exclude,
+    )
+    later = [s for s in found if s.starts_at >= starts_at] + [s for s in found if s.starts_at < starts_at]
+    return Conflict(
+        _("This time is no longer free. Choose another."),
+        code="slot_taken",
+        errors=[FieldError("starts_at", "slot_taken", _("This time is no longer free."))],
+        extensions={
+            "alternatives": [
+                {"starts_at": timezones.isoformat_z(s.starts_at), "ends_at": timezones.isoformat_z(s.ends_at)}
+                for s in later[:ALTERNATIVES]
+            ]
+        },
+    )
+
+
+def appointment_book(
+    *,
+    actor,
+    clinic,
+    patient,
+    doctor_id,
+    visit_type: str,
+    starts_at: dt.datetime,
+    service_id=None,
+    reason: str = "",
+    home: dict | None = None,
+    insurer_code: str | None = None,
+    channel: str = Channel.APP,
+    rescheduling=None,
+) -> Appointment:
+    """Book (from the desk) or hold (from the app, for ``hold_minutes`` while the patient confirms or pays) one
+    slot of a doctor: one flow for office, video and home visits.
+
+    The slot must be one the availability engine offers (from the desk: any free time on a five-minute grid, no
+    notice). Bookings of one doctor are serialized, and the database refuses any overlap whatever happens; the
+    loser gets a 409 with the nearest free slots. A home visit needs the patient's place inside one of the
+    clinic's service areas.
+    """
+    from shifa.catalog.models import InsuranceCompany
+    from shifa.directory import queries as directory_queries
+    from shifa.directory.models import DoctorProfile, InsurancePartner, Service, VisitType
+    from shifa.tenancy.policies import licence_allows_bookings
+
+    now = timezones.now()
+    if not licence_allows_bookings(clinic):
+        raise Conflict(_("This clinic is not taking new bookings at the moment."), code="clinic_not_booking")
+    errors: list[FieldError] = []
+    doctor = _doctor_of(clinic, doctor_id)
+    profile = DoctorProfile.objects.for_clinic(clinic).filter(doctor=doctor).first()
+    minutes = (profile.minutes or {}).get(visit_type) if profile else None
+    if visit_type not in VisitType.values or not minutes:
+        errors.append(
+            FieldError("visit_type", "not_offered", _("This doctor does not offer this kind of visit here."))
+        )
+    if starts_at.tzinfo is None:
+        errors.append(FieldError("starts_at", "naive", _("Give the time with its zone.")))
+    service = price = None
+    if service_id is not None:
+        service = Service.objects.for_clinic(clinic).filter(external_id=service_id, is_active=True).first()
+        price = (
+            directory_queries.price_for(clinic=clinic, service=service, visit_type=visit_type, doctor=doctor)
+            if service
+            else None
+        )
+        if price is None:
+            errors.append(
+                FieldError("service", "not_offered", _("Choose a service the clinic offers for this visit."))
+            )
+    area, place = None, {}
+    if visit_type == VisitType.HOME:
+        try:
+            lat, lng = float(home["latitude"]), float(home["longitude"])
+        except (TypeError, KeyError, ValueError):
+            errors.append(FieldError("home", "required", _("Give the address where the doctor should come.")))
+        else:
+            area = directory_queries.home_visit_area(clinic=clinic, lat=lat, lng=lng)
+            if area is None:
+                errors.append(
+                    FieldError(
+                        "home",
+                        "outside_service_area",
+                        _("The clinic does not make home visits at this address."),
+                    )
+                )
+            place = {
+                "home_latitude": Decimal(str(round(lat, 6))),
+                "home_longitude": Decimal(str(round(lng, 6))),
+                "home_address": str(home.get("address", "")).strip()[:300],
+            }
+    insurer = None
+    if insurer_code:
+        insurer = InsuranceCompany.objects.filter(code=insurer_code, is_active=True).first()
+        accepted = (
+            insurer
+            and InsurancePartner.objects.for_clinic(clinic).filter(insurer=insurer, is_active=True).exists()
+        )
+        if not accepted:
+            errors.append(
+                FieldError("insurer", "not_accepted", _("The clinic does not accept this insurer."))
+            )
+    if errors:
+        raise ValidationFailed(errors=errors)
+
+    starts_at = timezones.require_aware(starts_at)
+    travel = area.travel_buffer_minutes if area else 0
+    desk = channel == Channel.DESK
+    notice = dt.timedelta(0) if desk else None
+    step = 5 if desk else None
+    policy = queries.booking_policy(clinic)
+    with transaction.atomic():
+        _lock_doctor(doctor)
+        _expire_holds(doctor, now)
+        day = timezones.to_local(starts_at, clinic.time_zone).date()
+        free = queries.doctor_slots(
+            clinic=clinic,
+            doctor=doctor,
+            visit_type=visit_type,
+            first_day=day,
+            last_day=day,
+            now=now,
+            travel_minutes=travel,
+            notice=notice,
+            step_minutes=step,
+            exclude=rescheduling,
+        )
+        if not any(s.starts_at == starts_at for s in free):
+            raise _slot_taken(
+                clinic,
+                doctor,
+                visit_type,
+                starts_at,
+                travel=travel,
+                now=now,
+                notice=notice,
+                step=step,
+                exclude=rescheduling,
+            )
+        if rescheduling is not None:
+            rescheduling.status = AppointmentStatus.CANCELLED
+            rescheduling.cancelled_at = now
+            rescheduling.cancelled_by = actor.user
+            rescheduling.cancellation_reason = "rescheduled"
+            rescheduling.save(
+                update_fields=["status", "cancelled_at", "cancelled_by", "cancellation_reason", "updated_at"]
+            )
+        held = not desk and rescheduling is None
+        try:
+            with transaction.atomic():
+                return Appointment.objects.for_clinic(clinic).create(
+                    clinic=clinic,
+                    doctor=doctor,
+                    patient=patient,
+                    service=service,
+                    visit_type=visit_type,
+                    starts_at=starts_at,
+                    ends_at=starts_at + dt.timedelta(minutes=int(minutes)),
+                    status=AppointmentStatus.HELD if held else AppointmentStatus.BOOKED,
+                    hold_expires_at=now + dt.timedelta(minutes=policy.hold_minutes) if held else None,
+                    channel=channel,
+                    booked_by=actor.user,
+                    price=price.amount if price else None,
+                    reason=reason.strip()[:500],
+                    service_area=area,
+                    travel_minutes=travel,
+                    insurer=insurer,
+                    rescheduled_from=rescheduling,
+                    **place,
+                )
+        except IntegrityError as exc:
+            if sqlstate(exc) != EXCLUSION_VIOLATION:
+                raise
+            raise _slot_taken(
+                clinic, doctor, visit_type, starts_at, travel=travel, now=now, notice=notice, step=step
+            ) from None
+
+
+def _appointment(queryset, appointment_id) -> Appointment:
+    appointment = queryset.select_for_update().filter(external_id=appointment_id).first()
+    if appointment is None:
+        raise NotFound()
+    return appointment
+
+
+def _own(actor, appointment_id) -> Appointment:
+    """The acting patient's own appointment, locked; anyone else's is not found."""
+    from shifa.records.queries import patient_for_user
+
+    patient = patient_for_user(actor.user)
+    if patient is None:
+        raise NotFound()
+    return _appointment(Appointment.unscoped.select_related("clinic").filter(patient=patient), appointment_id)
+
+
+def _at_desk(actor, appointment_id) -> Appointment:
+    clinic = actor.require_clinic()
+    return _appointment(Appointment.objects.for_clinic(clinic).select_related("clinic"), appointment_id)
+
+
+def _refuse_unless(appointment: Appointment, *statuses) -> None:
+    if appointment.status not in statuses:
+        raise Conflict(
+            _("This appointment is %(status)s and cannot be changed this way.")
+            % {"status": appointment.get_status_display().lower()},
+            code="wrong_status",
+        )
+
+
+def appointment_confirm(*, actor, appointment_id) -> Appointment:
+    """The patient confirms their hold before it expires: the slot is theirs."""
+    now = timezones.now()
+    with transaction.atomic():
+        appointment = _own(actor, appointment_id)
+        if appointment.status == AppointmentStatus.BOOKED:
+            return appointment  # a double tap
+        _refuse_unless(appointment, AppointmentStatus.HELD)
+        if appointment.hold_expires_at <= now:
+            appointment.status = AppointmentStatus.EXPIRED
+            appointment.save(update_fields=["status", "updated_at"])
+            raise Conflict(_("The hold on this time has expired. Choose a time again."), code="hold_expired")
+        appointment.status = AppointmentStatus.BOOKED
+        appointment.hold_expires_at = None
+        appointment.save(update_fields=["status", "hold_expires_at", "updated_at"])
+        return appointment
+
+
+def _cancel(appointment: Appointment, actor, reason: str, now: dt.datetime) -> Appointment:
+    appointment.status = AppointmentStatus.CANCELLED
+    appointment.cancelled_at = now
+    appointment.cancelled_by = actor.user
+    appointment.cancellation_reason = reason.strip()[:300]
+    appointment.save(
+        update_fields=["status", "cancelled_at", "cancelled_by", "cancellation_reason", "updated_at"]
+    )
+    return appointment
+
+
+def _still_changeable(appointment: Appointment, now: dt.datetime, at_desk: bool) -> None:
+    """The desk may cancel or move an appointment until it ends (a late patient, a call at the last minute); a
+    patient only up to the clinic's cut-off before it starts."""
+    if at_desk:
+        if appointment.ends_at <= now:
+            raise Conflict(_("This appointment is already over."), code="already_over")
+        return
+    if appointment.starts_at <= now:
+        raise Conflict(_("This appointment has already started."), code="already_started")
+    policy = queries.booking_policy(appointment.clinic)
+    if appointment.starts_at - now < dt.timedelta(hours=policy.cancel_hours):
+        raise Conflict(
+            _("This appointment is less than %(hours)s hours away: call the clinic to change it.")
+            % {"hours": policy.cancel_hours},
+            code="too_late_to_change",
+        )
+
+
+def appointment_cancel(*, actor, appointment_id, reason: str = "", at_desk: bool = False) -> Appointment:
+    """Cancel a held or booked appointment. A patient may do so up to the clinic's cut-off before it starts;
+    the desk may until it starts."""
+    now = timezones.now()
+    with transaction.atomic():
+        appointment = _at_desk(actor, appointment_id) if at_desk else _own(actor, appointment_id)
+        if appointment.status == AppointmentStatus.CANCELLED:
+            return appointment  # a double tap
+        _refuse_unless(appointment, AppointmentStatus.HELD, AppointmentStatus.BOOKED)
+        if appointment.status == AppointmentStatus.BOOKED:
+            _still_changeable(appointment, now, at_desk)
+        return _cancel(appointment, actor, reason, now)
+
+
+def appointment_reschedule(
+    *, actor, appointment_id, starts_at: dt.datetime, at_desk: bool = False
+) -> Appointment:
+    """Move a booked appointment to another free time of the same doctor: the new one is booked and points at
+    the old one, which is cancelled, in one transaction (if the new time is taken, nothing changes)."""
+    now = timezones.now()
+    with transaction.atomic():
+        old = _at_desk(actor, appointment_id) if at_desk else _own(actor, appointment_id)
+        _refuse_unless(old, AppointmentStatus.BOOKED)
+        _still_changeable(old, now, at_desk)
+        home = (
+            {"latitude": old.home_latitude, "longitude": old.home_longitude, "address": old.home_address}
+            if old.visit_type == "home"
+            else None
+        )
+        return appointment_book(
+            actor=actor,
+            clinic=old.clinic,
+            patient=old.patient,
+            doctor_id=old.doctor.external_id,
+            visit_type=old.visit_type,
+            starts_at=starts_at,
+            service_id=old.service.external_id if old.service_id else None,
+            reason=old.reason,
+            home=home,
+            insurer_code=old.insurer.code if old.insurer_id else None,
+            channel=Channel.DESK if at_desk else old.channel,
+            rescheduling=old,
+        )
+
+
+def appointment_check_in(*, actor, appointment_id) -> Appointment:
+    """The patient has arrived (or joined the call): the desk checks them in."""
+    with transaction.atomic():
+        appointment = _at_desk(actor, appointment_id)
+        if appointment.status == AppointmentStatus.CHECKED_IN:
+            return appointment
+        _refuse_unless(appointment, AppointmentStatus.BOOKED)
+        appointment.status = AppointmentStatus.CHECKED_IN
+        appointment.checked_in_at = timezones.now()
+        appointment.save(update_fields=["status", "checked_in_at", "updated_at"])
+        return appointment
+
+
+def appointment_no_show(*, actor, appointment_id) -> Appointment:
+    """The patient did not come: only once the appointment has started."""
+    with transaction.atomic():
+        appointment = _at_desk(actor, appointment_id)
+        if appointment.status == AppointmentStatus.NO_SHOW:
+            return appointment
+        _refuse_unless(appointment, AppointmentStatus.BOOKED)
+        if appointment.starts_at > timezones.now():
+            raise Conflict(
+                _("A patient can be marked absent only once the appointment has started."), code="not_started"
+            )
+        appointment.status = AppointmentStatus.NO_SHOW
+        appointment.save(update_fields=["status", "updated_at"])
+        return appointment
+
+
+def appointment_complete(*, actor, appointment_id) -> Appointment:
+    """The visit is over: the appointment is completed and committed, after which the database refuses any
+    change to it (EHR-3)."""
+    now = timezones.now()
+    with transaction.atomic():
+        appointment = _at_desk(actor, appointment_id)
+        _refuse_unless(appointment, AppointmentStatus.CHECKED_IN)
+        appointment.status = AppointmentStatus.COMPLETED
+        appointment.is_committed = True
+        appointment.committed_at = now
+        appointment.committed_by = actor.user
+        appointment.save(
+            update_fields=["status", "is_committed", "committed_at", "committed_by", "updated_at"]
+        )
+        return appointment
+
+
+def desk_patient(*, actor, patient_id=None, new_patient: dict | None = None):
+    """The patient the desk books for: one the clinic already knows (they have an appointment here), or a new
+    record for a walk-in or phone patient."""
+    from shifa.records.actions import patient_create
+    from shifa.records.models import Patient
+
+    clinic = actor.require_clinic()
+    if patient_id is not None:
+        patient = (
+            Patient.objects.filter(external_id=patient_id, appointments__clinic=clinic).distinct().first()
+        )
+        if patient is None:
+            raise ValidationFailed(
+                errors=[FieldError("patient_id", "unknown", _("Choose a patient of this clinic."))]
+            )
+        return patient
+    if not new_patient or not str(new_patient.get("full_name", "")).strip():
+        raise ValidationFailed(
+            errors=[
+                FieldError("patient_id", "required", _("Choose a patient, or give the new patient's name."))
+            ]
+        )
+    return patient_create(full_name=new_patient["full_name"], phone=new_patient.get("phone") or "")

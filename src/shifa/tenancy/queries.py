@@ -11,7 +11,7 @@ from shifa.core.errors import NotFound
 from shifa.core.pagination import Page, paginate
 
 from . import policies
-from .models import Clinic, Membership
+from .models import Clinic, ClinicStatus, Membership
 
 
 def clinic_get(*, actor: Actor) -> Clinic:
@@ -231,3 +231,9 @@ def plan_get(*, code: str):
     if plan is None:
         raise NotFound()
     return plan
+
+
+def bookable_clinic(clinic_external_id) -> Clinic | None:
+    """A clinic patients may look at and book (active on the platform), by its public id; None otherwise.
+    Whether its licence lets it take new bookings is the booking's own check."""
+    return Clinic.objects.filter(external_id=clinic_external_id, status=ClinicStatus.ACTIVE).first()
