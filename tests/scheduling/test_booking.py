@@ -408,3 +408,31 @@ def test_many_parallel_bookings_of_one_slot_give_exactly_one_appointment(cast, c
         t.join()
     assert sorted(answers) == [201] + [409] * 15
     assert Appointment.unscoped.filter(status="held").count() == 1
+
+
+def test_a_booked_appointment_is_confirmed_and_reminded_and_a_cancelled_one_never_is(cast, api, clinic):
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from shifa.notifications.models import Notification
+    from shifa.scheduling.actions import appointment_remind
+
+    patient = api(cast.patient_user)
+    when = local(3, 9)
+    held = patient.post("/api/v1/appointments", booking(clinic, when)).json()
+    assert not Notification.objects.filter(recipient=cast.patient_user).exists()  # a hold is not a booking
+    patient.post(f"/api/v1/appointments/{held['id']}/confirm")
+    told = Notification.objects.get(recipient=cast.patient_user)
+    assert told.kind == "appointment.booked" and cast.staff_a["doctor"].full_name in told.title
+    jobs = ProcrastinateJob.objects.filter(task_name="scheduling.remind").order_by("scheduled_at")
+    assert [j.scheduled_at for j in jobs] == [when - dt.timedelta(hours=24), when - dt.timedelta(hours=2)]
+    pk = Appointment.unscoped.get(external_id=held["id"]).pk
+    assert {j.args["appointment_id"] for j in jobs} == {pk}
+
+    assert appointment_remind(appointment_pk=pk, hours=24) is True
+    assert appointment_remind(appointment_pk=pk, hours=24) is True  # run twice, told once
+    reminders = Notification.objects.filter(recipient=cast.patient_user, kind="appointment.reminder")
+    assert reminders.count() == 1 and "09:00" in reminders.get().body
+
+    patient.post(f"/api/v1/appointments/{held['id']}/cancel", {"reason": "Travelling"})
+    assert appointment_remind(appointment_pk=pk, hours=2) is False
+    assert reminders.count() == 1

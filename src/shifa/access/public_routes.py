@@ -38,6 +38,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/api/v1/openapi.json"),
         ("GET", "/api/v1/docs"),
         ("GET", "/api/v1/slots"),
+        ("GET", "/api/v1/search/doctors"),
+        ("GET", "/api/v1/quote"),
         ("POST", "/api/v1/auth/tokens"),
         ("POST", "/api/v1/auth/tokens/mfa"),
         ("POST", "/api/v1/auth/tokens/refresh"),

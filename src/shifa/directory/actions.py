@@ -1,7 +1,9 @@
-"""Writes of the directory: services and their prices."""
+"""Writes of the directory: services and their prices, areas, insurers, profiles, photos; and the search read
+model, rebuilt whenever what it summarizes changes."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
@@ -88,6 +90,7 @@ def service_save(
         Price.objects.for_clinic(clinic).bulk_create(
             [Price(clinic=clinic, service=service, visit_type=v, doctor=d, amount=a) for v, d, a in rows]
         )
+        listing_changed(clinic)
     return service
 
 
@@ -150,6 +153,7 @@ def service_area_save(
         "travel_buffer_minutes": travel_buffer_minutes,
     }
     with transaction.atomic():
+        listing_changed(clinic)
         if area_id is None:
             return ServiceArea.objects.for_clinic(clinic).create(clinic=clinic, **values)
         area = ServiceArea.objects.for_clinic(clinic).select_for_update().filter(external_id=area_id).first()
@@ -208,6 +212,7 @@ def insurance_partner_save(
             },
         )
         partner.covered_services.set(services)
+        listing_changed(clinic)
     return partner
 
 
@@ -283,6 +288,7 @@ def doctor_profile_save(
             },
         )
         profile.specialties.set(specialties)
+        listing_changed(clinic, doctor)
     return profile
 
 
@@ -336,6 +342,7 @@ def clinic_profile_save(
                 "facilities": sorted(set(facilities)),
             },
         )
+        listing_changed(clinic)
     return profile
 
 
@@ -430,3 +437,171 @@ def clinic_photo_remove(*, actor, photo_id) -> None:
         path = photo.image
         photo.delete()
         transaction.on_commit(lambda: default_storage.delete(path))
+
+
+# --- the search read model (BK-1) -------------------------------------------------------------------------------
+
+#: How far ahead a listing knows the doctor's free days.
+LISTING_DAYS = 30
+
+
+def listing_changed(clinic, doctor=None) -> None:
+    """Something a patient searches on changed at ``clinic`` (for one doctor, or for all of them): queue the
+    listing's rebuild. Deferred in the caller's transaction; a rebuild already waiting absorbs this one."""
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    from .tasks import refresh_listings
+
+    doctor_pk = doctor.pk if doctor is not None else None
+    lock = f"listing:{clinic.pk}:{doctor_pk or '*'}"
+    try:
+        with transaction.atomic():
+            refresh_listings.configure(queueing_lock=lock).defer(clinic_id=clinic.pk, doctor_id=doctor_pk)
+    except AlreadyEnqueued:
+        pass
+
+
+def _home_box(areas) -> dict | None:
+    """The bounds (degrees) of the clinic's home-visit areas, for a first filter in SQL."""
+    from . import geometry
+
+    boxes = [geometry.bounds(area) for area in areas]
+    if not boxes:
+        return None
+    return {
+        "south": min(b[0] for b in boxes),
+        "west": min(b[1] for b in boxes),
+        "north": max(b[2] for b in boxes),
+        "east": max(b[3] for b in boxes),
+    }
+
+
+def listing_refresh(*, clinic, doctor):
+    """Rebuild one doctor's listing at one clinic from the tables it summarizes; remove it when the doctor no
+    longer works there or has no profile."""
+    from shifa.core import timezones
+    from shifa.scheduling.queries import doctor_slots
+    from shifa.tenancy.models import ClinicStatus
+    from shifa.tenancy.policies import licence_allows_bookings
+    from shifa.tenancy.queries import clinic_doctor
+
+    from . import queries
+    from .models import ClinicProfile, DoctorListing, DoctorProfile, InsurancePartner, Service, ServiceArea
+
+    profile = (
+        DoctorProfile.objects.for_clinic(clinic).filter(doctor=doctor).prefetch_related("specialties").first()
+    )
+    if profile is None or clinic_doctor(clinic, doctor.external_id) is None:
+        DoctorListing.objects.for_clinic(clinic).filter(doctor=doctor).delete()
+        return None
+    now = timezones.now()
+    place = ClinicProfile.objects.for_clinic(clinic).first()
+    areas = list(ServiceArea.objects.for_clinic(clinic).filter(is_active=True))
+    specialties = list(profile.specialties.all())
+    services = list(Service.objects.for_clinic(clinic).filter(is_active=True))
+    offered = [v for v in profile.visit_types if v != VisitType.HOME or areas]
+    today = timezones.to_local(now, clinic.time_zone).date()
+    values: dict = {
+        "doctor_name": doctor.full_name,
+        "clinic_name_ar": clinic.name_ar,
+        "clinic_name_en": clinic.name_en,
+        "city": clinic.city,
+        "search_text": " ".join(
+            [doctor.full_name, clinic.name_en, clinic.name_ar, clinic.city]
+            + [name for s in specialties for name in (s.name_en, s.name_ar)]
+        ).lower(),
+        "specialties": sorted(s.code for s in specialties),
+        "visit_types": offered,
+        "languages": sorted(profile.languages or []),
+        "insurers": sorted(
+            InsurancePartner.objects.for_clinic(clinic)
+            .filter(is_active=True, insurer__is_active=True)
+            .values_list("insurer__code", flat=True)
+        ),
+        "gender": profile.gender,
+        "latitude": place.latitude if place else None,
+        "longitude": place.longitude if place else None,
+        "home_box": _home_box(areas),
+        "bookable": clinic.status == ClinicStatus.ACTIVE
+        and licence_allows_bookings(clinic)
+        and bool(offered),
+        "refreshed_at": now,
+    }
+    for visit_type in VisitType.values:
+        prices = [
+            p.amount
+            for s in services
+            if (p := queries.price_for(clinic=clinic, service=s, visit_type=visit_type, doctor=doctor))
+        ]
+        values[f"price_{visit_type}"] = min(prices) if prices and visit_type in offered else None
+        slots = []
+        if visit_type in offered and values["bookable"]:
+            travel = min(a.travel_buffer_minutes for a in areas) if visit_type == VisitType.HOME else 0
+            slots = doctor_slots(
+                clinic=clinic,
+                doctor=doctor,
+                visit_type=visit_type,
+                first_day=today,
+                last_day=today + dt.timedelta(days=LISTING_DAYS - 1),
+                now=now,
+                travel_minutes=travel,
+            )
+        values[f"next_{visit_type}"] = slots[0].starts_at if slots else None
+        values[f"days_{visit_type}"] = sorted(
+            {timezones.to_local(s.starts_at, clinic.time_zone).date() for s in slots}
+        )
+    firsts = [values[f"next_{v}"] for v in VisitType.values if values[f"next_{v}"]]
+    values["next_any"] = min(firsts) if firsts else None
+    listing, _created = DoctorListing.objects.for_clinic(clinic).update_or_create(
+        clinic=clinic, doctor=doctor, defaults=values
+    )
+    return listing
+
+
+def listings_refresh(*, clinic_pk: int, doctor_pk: int | None = None) -> int:
+    """Rebuild the listings of one clinic (every doctor, or one); how many were looked at."""
+    from shifa.access import catalog
+    from shifa.accounts.models import User
+    from shifa.tenancy.models import Clinic
+
+    from .models import DoctorListing
+
+    clinic = Clinic.objects.filter(pk=clinic_pk).first()
+    if clinic is None:
+        return 0
+    if doctor_pk is not None:
+        doctors = list(User.objects.filter(pk=doctor_pk))
+    else:
+        from shifa.tenancy.models import Membership
+
+        ids = set(
+            Membership.objects.for_clinic(clinic)
+            .filter(role__code__in=[catalog.DOCTOR, catalog.ASSISTANT_DOCTOR])
+            .values_list("user_id", flat=True)
+        ) | set(DoctorListing.objects.for_clinic(clinic).values_list("doctor_id", flat=True))
+        doctors = list(User.objects.filter(pk__in=ids))
+    for doctor in doctors:
+        with transaction.atomic():
+            listing_refresh(clinic=clinic, doctor=doctor)
+    return len(doctors)
+
+
+def listings_refresh_stale(*, limit: int = 500) -> int:
+    """The safety net: rebuild listings whose first free slot has passed or that have not been rebuilt for six
+    hours (time moves on even when nothing changes)."""
+    from django.db.models import Q
+
+    from shifa.core import timezones
+
+    from .models import DoctorListing
+
+    now = timezones.now()
+    stale = (
+        DoctorListing.unscoped.filter(Q(next_any__lt=now) | Q(refreshed_at__lt=now - dt.timedelta(hours=6)))
+        .order_by("refreshed_at")
+        .values_list("clinic_id", "doctor_id")[:limit]
+    )
+    done = 0
+    for clinic_pk, doctor_pk in list(stale):
+        done += listings_refresh(clinic_pk=clinic_pk, doctor_pk=doctor_pk)
+    return done

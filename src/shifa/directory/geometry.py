@@ -46,3 +46,21 @@ def contains(area, lat: float, lng: float) -> bool:
     if area.shape == "polygon":
         return Polygon([(float(x), float(y)) for y, x in area.polygon]).covers(Point(lng, lat))
     return distance_km(float(area.center_lat), float(area.center_lng), lat, lng) <= float(area.radius_km)
+
+
+def box_around(lat: float, lng: float, radius_km: float) -> tuple[float, float, float, float]:
+    """(south, west, north, east) of a box holding every point within ``radius_km`` of the point: the first,
+    index-friendly filter before the exact haversine distance."""
+    dlat = math.degrees(radius_km / EARTH_RADIUS_KM)
+    cos_lat = max(math.cos(math.radians(lat)), 1e-6)
+    dlng = min(180.0, math.degrees(radius_km / (EARTH_RADIUS_KM * cos_lat)))
+    return max(-90.0, lat - dlat), lng - dlng, min(90.0, lat + dlat), lng + dlng
+
+
+def bounds(area) -> tuple[float, float, float, float]:
+    """(south, west, north, east) of a home-visit area."""
+    if area.shape == "polygon":
+        lats = [float(c[0]) for c in area.polygon]
+        lngs = [float(c[1]) for c in area.polygon]
+        return min(lats), min(lngs), max(lats), max(lngs)
+    return box_around(float(area.center_lat), float(area.center_lng), float(area.radius_km))

@@ -4,6 +4,8 @@ doctor (CL-2). Prices are JOD with three decimals."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -191,3 +193,55 @@ class ClinicPhoto(TenantModel):
         verbose_name = _("clinic photo")
         verbose_name_plural = _("clinic photos")
         ordering = ["position", "pk"]
+
+
+class DoctorListing(TenantModel):
+    """The search read model (BK-1): one row per doctor per clinic, with everything a patient filters and sorts
+    on, precomputed from the clinic's configuration, the doctor's calendar and ratings. Rebuilt by a job when any
+    of those change (``directory.actions.listing_changed``), never computed per query."""
+
+    doctor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("doctor")
+    )
+    bookable = models.BooleanField(_("shown to patients"), default=False)
+    doctor_name = models.CharField(_("doctor's name"), max_length=200)
+    clinic_name_ar = models.CharField(_("clinic name (Arabic)"), max_length=200)
+    clinic_name_en = models.CharField(_("clinic name (English)"), max_length=200)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    search_text = models.TextField(_("searchable words"), blank=True)
+    specialties = ArrayField(models.CharField(max_length=60), default=list, blank=True)
+    visit_types = ArrayField(models.CharField(max_length=10), default=list, blank=True)
+    languages = ArrayField(models.CharField(max_length=8), default=list, blank=True)
+    insurers = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    gender = models.CharField(_("gender"), max_length=10, blank=True)
+    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    #: The box around the clinic's home-visit areas, so that a search for home visits filters in SQL first.
+    home_box = models.JSONField(_("home-visit areas' bounds"), null=True, blank=True)
+    rating = models.DecimalField(_("rating"), max_digits=3, decimal_places=2, null=True, blank=True)
+    rating_count = models.PositiveIntegerField(_("ratings"), default=0)
+    price_office = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    price_video = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    price_home = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True)
+    next_office = models.DateTimeField(null=True, blank=True)
+    next_video = models.DateTimeField(null=True, blank=True)
+    next_home = models.DateTimeField(null=True, blank=True)
+    next_any = models.DateTimeField(null=True, blank=True)
+    #: Local days (ISO dates) with at least one free slot, per visit type, over the listing window.
+    days_office = ArrayField(models.DateField(), default=list, blank=True)
+    days_video = ArrayField(models.DateField(), default=list, blank=True)
+    days_home = ArrayField(models.DateField(), default=list, blank=True)
+    refreshed_at = models.DateTimeField(_("refreshed"))
+
+    class Meta(TenantModel.Meta):
+        verbose_name = _("doctor listing")
+        verbose_name_plural = _("doctor listings")
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "doctor"], name="directory_one_listing_per_doctor")
+        ]
+        indexes = [
+            GinIndex(fields=["search_text"], opclasses=["gin_trgm_ops"], name="directory_listing_text_trgm"),
+            GinIndex(fields=["specialties"], name="directory_listing_specialties"),
+            models.Index(fields=["latitude", "longitude"], name="directory_listing_place"),
+            models.Index(fields=["bookable", "next_any"], name="directory_listing_next"),
+        ]

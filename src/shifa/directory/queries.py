@@ -1,10 +1,19 @@
-"""Reads of the directory: a clinic's services and the price that applies."""
+"""Reads of the directory: a clinic's services and the price that applies, home-visit areas, insurers, profiles;
+the doctor search across clinics (from its read model) and what a visit costs the patient."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
-from .models import Price, Service
+from django.db.models import Prefetch
+from django.utils.translation import gettext as _
+
+from shifa.core.errors import FieldError, ValidationFailed
+from shifa.core.pagination import Page
+
+from .models import Price, Service, VisitType
 
 
 def service_list(*, actor, include_retired: bool = False) -> list[Service]:
@@ -119,3 +128,182 @@ def clinic_doctors(*, actor) -> list[dict]:
         .filter(doctor__in=doctors)
     }
     return [{"doctor": d, "profile": profiles.get(d.pk)} for d in doctors]
+
+
+# --- search (BK-1) ------------------------------------------------------------------------------------------------
+
+SORTS = ("relevance", "distance", "rating", "earliest", "price")
+
+
+@dataclass(frozen=True)
+class Search:
+    q: str = ""
+    specialty: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    radius_km: float = 10.0
+    date: dt.date | None = None
+    visit_type: str | None = None
+    insurer: str | None = None
+    language: str | None = None
+    gender: str | None = None
+    min_rating: Decimal | None = None
+    sort: str = "relevance"
+
+
+def _distance_km(lat: float, lng: float):
+    """Haversine distance from the point to the listing's clinic, as a SQL expression."""
+    from django.db.models import F, FloatField, Value  # noqa: TID251 - trigonometry runs in double precision
+    from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
+
+    from .geometry import EARTH_RADIUS_KM
+
+    lat2 = Radians(Cast(F("latitude"), FloatField()))
+    lng2 = Radians(Cast(F("longitude"), FloatField()))
+    lat1, lng1 = Radians(Value(lat)), Radians(Value(lng))
+    a = Power(Sin((lat2 - lat1) / 2), 2) + Cos(lat1) * Cos(lat2) * Power(Sin((lng2 - lng1) / 2), 2)
+    return Value(2 * EARTH_RADIUS_KM) * ASin(Sqrt(a))
+
+
+def doctor_search(search: Search, *, cursor: str | None = None, limit: int = 20) -> Page:
+    """Doctors patients can book, across every clinic, from the search read model: filtered by words (typo
+    tolerant, Arabic or English), specialty, distance, a free day, visit type, insurer, language, gender and
+    rating; sorted by relevance, distance, rating, earliest free slot or price."""
+    from django.contrib.postgres.search import TrigramWordSimilarity
+    from django.db.models import F, Q
+
+    from shifa.core.pagination import check_limit, decode_cursor, encode_cursor
+
+    from . import geometry
+    from .models import DoctorListing
+
+    check_limit(limit)
+    qs = DoctorListing.unscoped.filter(bookable=True).select_related("clinic", "doctor")
+    words = " ".join(search.q.lower().split())
+    if words:
+        # every word must be found, as written or (four letters or more) with a typo
+        every_word = Q()
+        for word in words.split(" "):
+            found = Q(search_text__contains=word)
+            if len(word) >= 4:
+                found |= Q(search_text__trigram_word_similar=word)
+            every_word &= found
+        qs = qs.annotate(similarity=TrigramWordSimilarity(words, "search_text")).filter(every_word)
+    if search.specialty:
+        qs = qs.filter(specialties__contains=[search.specialty])
+    visit_type = search.visit_type
+    if visit_type:
+        qs = qs.filter(visit_types__contains=[visit_type])
+    if search.date:
+        if visit_type:
+            qs = qs.filter(**{f"days_{visit_type}__contains": [search.date]})
+        else:
+            qs = qs.filter(
+                Q(days_office__contains=[search.date])
+                | Q(days_video__contains=[search.date])
+                | Q(days_home__contains=[search.date])
+            )
+    if search.insurer:
+        qs = qs.filter(insurers__contains=[search.insurer])
+    if search.language:
+        qs = qs.filter(languages__contains=[search.language])
+    if search.gender:
+        qs = qs.filter(gender=search.gender)
+    if search.min_rating is not None:
+        qs = qs.filter(rating__gte=search.min_rating)
+    near = search.latitude is not None and search.longitude is not None
+    if near and visit_type == VisitType.HOME:
+        # the clinic must come to the patient: their place lies in the box of its areas (exact check below)
+        qs = qs.filter(
+            home_box__south__lte=search.latitude,
+            home_box__north__gte=search.latitude,
+            home_box__west__lte=search.longitude,
+            home_box__east__gte=search.longitude,
+        )
+    elif near:
+        south, west, north, east = geometry.box_around(search.latitude, search.longitude, search.radius_km)
+        qs = qs.filter(latitude__gte=south, latitude__lte=north, longitude__gte=west, longitude__lte=east)
+    if near:
+        qs = qs.annotate(distance=_distance_km(search.latitude, search.longitude))
+        if visit_type != VisitType.HOME:
+            qs = qs.filter(distance__lte=search.radius_km)
+    next_field = f"next_{visit_type}" if visit_type else "next_any"
+    price_field = f"price_{visit_type or 'office'}"
+    order = {
+        "relevance": ([F("similarity").desc()] if words else []) + [F(next_field).asc(nulls_last=True)],
+        "distance": [F("distance").asc()] if near else [F(next_field).asc(nulls_last=True)],
+        "rating": [F("rating").desc(nulls_last=True), F("rating_count").desc()],
+        "earliest": [F(next_field).asc(nulls_last=True)],
+        "price": [F(price_field).asc(nulls_last=True)],
+    }[search.sort if search.sort in SORTS else "relevance"]
+    qs = qs.order_by(*order, "pk")
+    offset = 0
+    if cursor:
+        offset = decode_cursor(cursor).get("offset")
+        if not isinstance(offset, int) or offset < 0:
+            raise ValidationFailed(errors=[FieldError("cursor", "invalid", _("This cursor is not valid."))])
+    rows = list(qs[offset : offset + limit + 1])
+    next_cursor = encode_cursor({"offset": offset + limit}) if len(rows) > limit else None
+    rows = rows[:limit]
+    if near and visit_type == VisitType.HOME:
+        rows = [
+            r for r in rows if home_visit_area(clinic=r.clinic, lat=search.latitude, lng=search.longitude)
+        ]
+    return Page(items=rows, next_cursor=next_cursor)
+
+
+def estimate(*, clinic, doctor, visit_type: str, service=None, insurer_code: str | None = None) -> dict:
+    """What a visit costs and, with the patient's insurer, how much of it the patient pays: the clinic's co-pay
+    for that insurer when it accepts it and covers the service, else the whole price."""
+    from .models import InsurancePartner
+
+    if service is None:
+        options = [
+            (p, s)
+            for s in service_list_for(clinic)
+            if (p := price_for(clinic=clinic, service=s, visit_type=visit_type, doctor=doctor))
+        ]
+        price, service = min(options, key=lambda o: o[0].amount) if options else (None, None)
+    else:
+        price = price_for(clinic=clinic, service=service, visit_type=visit_type, doctor=doctor)
+    amount = price.amount if price else None
+    answer = {
+        "service": service,
+        "amount": amount,
+        "insurer": None,
+        "covered": False,
+        "copay_percent": None,
+        "patient_pays": amount,
+        "insurer_pays": Decimal("0.000") if amount is not None else None,
+        "pre_approval_required": False,
+    }
+    if not insurer_code or amount is None:
+        return answer
+    partner = (
+        InsurancePartner.objects.for_clinic(clinic)
+        .select_related("insurer")
+        .prefetch_related("covered_services")
+        .filter(insurer__code=insurer_code, is_active=True, insurer__is_active=True)
+        .first()
+    )
+    if partner is None:
+        return answer
+    covered_services = list(partner.covered_services.all())
+    covered = not covered_services or service in covered_services
+    answer |= {
+        "insurer": partner.insurer,
+        "covered": covered,
+        "pre_approval_required": partner.pre_approval_required,
+    }
+    if covered:
+        share = (amount * partner.copay_percent / Decimal(100)).quantize(Decimal("0.001"), ROUND_HALF_UP)
+        answer |= {
+            "copay_percent": partner.copay_percent,
+            "patient_pays": share,
+            "insurer_pays": amount - share,
+        }
+    return answer
+
+
+def service_list_for(clinic) -> list[Service]:
+    return list(Service.objects.for_clinic(clinic).filter(is_active=True).order_by("pk"))

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from shifa.core import timezones
 from shifa.core.errors import EXCLUSION_VIOLATION, Conflict, FieldError, NotFound, ValidationFailed, sqlstate
+from shifa.directory.actions import listing_changed
 
 from . import queries
 from .models import (
@@ -51,6 +52,7 @@ def clinic_hours_set(*, actor, week: dict[int, list[tuple[dt.time, dt.time]]]) -
         raise ValidationFailed(errors=errors)
     clinic = actor.require_clinic()
     with transaction.atomic():
+        listing_changed(clinic)
         OpeningInterval.objects.for_clinic(clinic).delete()
         return OpeningInterval.objects.for_clinic(clinic).bulk_create(
             [
@@ -71,15 +73,20 @@ def closure_add(*, actor, starts_on: dt.date, ends_on: dt.date, reason: str = ""
             errors=[FieldError("ends_on", "too_long", _("A closure lasts at most a year."))]
         )
     clinic = actor.require_clinic()
-    return Closure.objects.for_clinic(clinic).create(
-        clinic=clinic, starts_on=starts_on, ends_on=ends_on, reason=reason.strip()[:200]
-    )
+    with transaction.atomic():
+        listing_changed(clinic)
+        return Closure.objects.for_clinic(clinic).create(
+            clinic=clinic, starts_on=starts_on, ends_on=ends_on, reason=reason.strip()[:200]
+        )
 
 
 def closure_remove(*, actor, closure_id) -> None:
-    deleted, _ = Closure.objects.for_clinic(actor.require_clinic()).filter(external_id=closure_id).delete()
-    if not deleted:
-        raise NotFound()
+    clinic = actor.require_clinic()
+    with transaction.atomic():
+        deleted, _ = Closure.objects.for_clinic(clinic).filter(external_id=closure_id).delete()
+        if not deleted:
+            raise NotFound()
+        listing_changed(clinic)
 
 
 def _doctor_of(clinic, doctor_id):
@@ -116,6 +123,7 @@ def doctor_hours_set(
     if errors:
         raise ValidationFailed(errors=errors)
     with transaction.atomic():
+        listing_changed(clinic, doctor)
         DoctorInterval.objects.for_clinic(clinic).filter(doctor=doctor).delete()
         return DoctorInterval.objects.for_clinic(clinic).bulk_create(
             [
@@ -135,19 +143,26 @@ def time_off_add(
         raise ValidationFailed(
             errors=[FieldError("ends_at", "order", _("Time off must end after it starts."))]
         )
-    return TimeOff.objects.for_clinic(clinic).create(
-        clinic=clinic, doctor=doctor, starts_at=starts_at, ends_at=ends_at, reason=reason.strip()[:200]
-    )
+    with transaction.atomic():
+        listing_changed(clinic, doctor)
+        return TimeOff.objects.for_clinic(clinic).create(
+            clinic=clinic, doctor=doctor, starts_at=starts_at, ends_at=ends_at, reason=reason.strip()[:200]
+        )
 
 
 def time_off_remove(*, actor, doctor_id, time_off_id) -> None:
-    deleted, _ = (
-        TimeOff.objects.for_clinic(actor.require_clinic())
-        .filter(external_id=time_off_id, doctor__external_id=doctor_id)
-        .delete()
-    )
-    if not deleted:
-        raise NotFound()
+    clinic = actor.require_clinic()
+    with transaction.atomic():
+        entry = (
+            TimeOff.objects.for_clinic(clinic)
+            .select_related("doctor")
+            .filter(external_id=time_off_id, doctor__external_id=doctor_id)
+            .first()
+        )
+        if entry is None:
+            raise NotFound()
+        listing_changed(clinic, entry.doctor)
+        entry.delete()
 
 
 # --- appointments (BK-3, BK-4, BK-5) ---------------------------------------------------------------------------
@@ -337,7 +352,7 @@ def appointment_book(
         held = not desk and rescheduling is None
         try:
             with transaction.atomic():
-                return Appointment.objects.for_clinic(clinic).create(
+                appointment = Appointment.objects.for_clinic(clinic).create(
                     clinic=clinic,
                     doctor=doctor,
                     patient=patient,
@@ -357,6 +372,10 @@ def appointment_book(
                     rescheduled_from=rescheduling,
                     **place,
                 )
+                if appointment.status == AppointmentStatus.BOOKED:
+                    _booked(appointment)
+                listing_changed(clinic, doctor)
+                return appointment
         except IntegrityError as exc:
             if sqlstate(exc) != EXCLUSION_VIOLATION:
                 raise
@@ -411,10 +430,12 @@ def appointment_confirm(*, actor, appointment_id) -> Appointment:
         appointment.status = AppointmentStatus.BOOKED
         appointment.hold_expires_at = None
         appointment.save(update_fields=["status", "hold_expires_at", "updated_at"])
+        _booked(appointment)
         return appointment
 
 
 def _cancel(appointment: Appointment, actor, reason: str, now: dt.datetime) -> Appointment:
+    listing_changed(appointment.clinic, appointment.doctor)
     appointment.status = AppointmentStatus.CANCELLED
     appointment.cancelled_at = now
     appointment.cancelled_by = actor.user
@@ -514,6 +535,7 @@ def appointment_no_show(*, actor, appointment_id) -> Appointment:
             )
         appointment.status = AppointmentStatus.NO_SHOW
         appointment.save(update_fields=["status", "updated_at"])
+        listing_changed(appointment.clinic, appointment.doctor)
         return appointment
 
 
@@ -557,3 +579,66 @@ def desk_patient(*, actor, patient_id=None, new_patient: dict | None = None):
             ]
         )
     return patient_create(full_name=new_patient["full_name"], phone=new_patient.get("phone") or "")
+
+
+# --- telling the patient (BK-7) -----------------------------------------------------------------------------
+
+
+def _when(appointment: Appointment, language: str) -> dict:
+    local = timezones.to_local(appointment.starts_at, appointment.clinic.time_zone)
+    return {
+        "clinic": appointment.clinic.display_name(language),
+        "doctor": appointment.doctor.full_name,
+        "day": f"{local:%Y-%m-%d}",
+        "time": f"{local:%H:%M}",
+        "visit_type": appointment.visit_type,
+    }
+
+
+def _booked(appointment: Appointment) -> None:
+    """The appointment is booked: tell the patient, and queue the reminders the clinic sends (24 h and 2 h
+    before by default). Within the booking's transaction: a rollback tells and queues nothing."""
+    from shifa.notifications.actions import notify
+
+    from .tasks import remind
+
+    user = appointment.patient.user
+    if user is not None:
+        notify(
+            recipient=user,
+            kind="appointment.booked",
+            data=_when(appointment, user.language or "ar"),
+            idempotency_key=f"appointment-booked:{appointment.pk}",
+            clinic=appointment.clinic,
+            url="/app/appointments",
+        )
+    now = timezones.now()
+    for hours in queries.booking_policy(appointment.clinic).reminder_hours or []:
+        at = appointment.starts_at - dt.timedelta(hours=int(hours))
+        if at > now:
+            remind.configure(schedule_at=at).defer(appointment_id=appointment.pk, hours=int(hours))
+
+
+def appointment_remind(*, appointment_pk: int, hours: int) -> bool:
+    """Send one reminder, if the appointment is still booked; whether it was sent. Safe to run twice."""
+    from shifa.notifications.actions import notify
+
+    appointment = (
+        Appointment.unscoped.select_related("clinic", "doctor", "patient__user")
+        .filter(pk=appointment_pk)
+        .first()
+    )
+    if appointment is None or appointment.status != AppointmentStatus.BOOKED:
+        return False
+    user = appointment.patient.user
+    if user is None or appointment.starts_at <= timezones.now():
+        return False
+    notify(
+        recipient=user,
+        kind="appointment.reminder",
+        data={**_when(appointment, user.language or "ar"), "hours": hours},
+        idempotency_key=f"appointment-reminder:{appointment.pk}:{hours}",
+        clinic=appointment.clinic,
+        url="/app/appointments",
+    )
+    return True

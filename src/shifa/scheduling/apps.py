@@ -6,3 +6,13 @@ class SchedulingConfig(AppConfig):
     name = "shifa.scheduling"
     label = "scheduling"
     verbose_name = _("Scheduling")
+
+    def ready(self) -> None:
+        from shifa.notifications import kinds
+
+        kinds.register(
+            kinds.Kind("appointment.booked", kinds.TRANSACTIONAL, (kinds.IN_APP, kinds.EMAIL, kinds.PUSH))
+        )
+        kinds.register(
+            kinds.Kind("appointment.reminder", kinds.TRANSACTIONAL, (kinds.IN_APP, kinds.PUSH, kinds.SMS))
+        )

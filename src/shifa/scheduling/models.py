@@ -101,6 +101,10 @@ class TimeOff(TenantModel):
         ]
 
 
+def default_reminder_hours() -> list[int]:
+    return [24, 2]
+
+
 class BookingPolicy(TenantModel):
     """How the clinic takes bookings. A clinic without one books with the defaults below."""
 
@@ -112,6 +116,9 @@ class BookingPolicy(TenantModel):
     )
     step_minutes = models.PositiveIntegerField(
         _("a slot starts every (minutes)"), null=True, blank=True, help_text=_("Empty: back to back")
+    )
+    reminder_hours = models.JSONField(
+        _("remind patients (hours before)"), default=default_reminder_hours, blank=True
     )
 
     class Meta(TenantModel.Meta):

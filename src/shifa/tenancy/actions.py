@@ -450,6 +450,13 @@ def application_reject(*, actor, application_id, reason: str):
     return application
 
 
+def _listings_changed(clinic_pk: int) -> None:
+    """Patients search a read model of each clinic's doctors: a licence or staff change rebuilds it."""
+    from shifa.directory.actions import listing_changed
+
+    listing_changed(Clinic.objects.get(pk=clinic_pk))
+
+
 def licence_suspend(*, actor, licence_id, reason: str):
     from shifa.core import timezones
     from shifa.core.errors import NotFound
@@ -467,6 +474,7 @@ def licence_suspend(*, actor, licence_id, reason: str):
         licence.suspended_at = timezones.now()
         licence.suspension_reason = reason.strip()[:300]
         licence.save(update_fields=["suspended_at", "suspension_reason", "updated_at"])
+        _listings_changed(licence.clinic_id)
     return licence
 
 
@@ -492,6 +500,7 @@ def licence_renew(*, actor, licence_id, months: int):
         licence.save(
             update_fields=["ends_on", "suspended_at", "suspension_reason", "expiry_notified_on", "updated_at"]
         )
+        _listings_changed(licence.clinic_id)
     return licence
 
 
@@ -648,4 +657,5 @@ def membership_change(
             membership.is_active = is_active
             fields.append("is_active")
         membership.save(update_fields=fields)
+        _listings_changed(clinic.pk)
     return membership
