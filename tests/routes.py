@@ -303,6 +303,8 @@ def _appointment(t: Target, spec: RouteSpec) -> str:
         starts = now - dt.timedelta(minutes=5 + 60 * taken)
     elif spec.path.endswith("/complete"):
         status = "checked_in"
+    elif spec.path.endswith(("/rating", "/rate")):
+        status = "completed"
     appointment = Appointment.unscoped.create(
         clinic=t.clinic,
         doctor=doctor,
@@ -315,6 +317,22 @@ def _appointment(t: Target, spec: RouteSpec) -> str:
         channel="app",
     )
     return str(appointment.external_id)
+
+
+def _rating(t: Target) -> str:
+    from shifa.directory.models import Rating
+    from shifa.scheduling.models import Appointment
+
+    fake = RouteSpec(method="POST", path="/rating", name="", kind="api", permission=None, public=False)
+    appointment = Appointment.unscoped.get(external_id=_appointment(t, fake))
+    rating = Rating.unscoped.create(
+        clinic=t.clinic,
+        appointment=appointment,
+        doctor=appointment.doctor,
+        patient=appointment.patient,
+        stars=4,
+    )
+    return str(rating.external_id)
 
 
 def _clinic_of(user):
@@ -330,6 +348,30 @@ def _patient_booking(user) -> dict:
     return {
         "clinic_id": str(clinic.external_id),
         "doctor_id": str(doctor.external_id),
+        "visit_type": "office",
+        "starts_at": _at(5),
+    }
+
+
+def _desk_form(user) -> dict:
+    import datetime as dt
+
+    doctor = _bookable(_clinic_of(user))
+    when = dt.datetime.fromisoformat(_at(4)).astimezone(dt.timezone(dt.timedelta(hours=3)))  # Amman
+    return {
+        "day": when.date().isoformat(),
+        "book-doctor": str(doctor.external_id),
+        "book-visit_type": "office",
+        "book-time": f"{when:%H:%M}",
+        "book-full_name": "Walk-in patient",
+    }
+
+
+def _app_booking(user) -> dict:
+    body = _patient_booking(user)
+    return {
+        "clinic": body["clinic_id"],
+        "doctor": body["doctor_id"],
         "visit_type": "office",
         "starts_at": _at(5),
     }
@@ -372,6 +414,8 @@ PROVIDERS = {
     "doctor_id": _doctor,
     "time_off_id": _time_off,
     "appointment_id": _appointment,
+    "listed_clinic_id": lambda t: str(t.clinic.external_id),
+    "rating_id": lambda t: _rating(t),
     "service_id": _service,
     "subscription_id": _push_subscription,
     "provider": lambda t: "google",
@@ -399,9 +443,17 @@ BODIES = {
     ("POST", "/api/v1/appointments"): lambda user: _patient_booking(user),
     ("POST", "/api/v1/clinics/{clinic_id}/appointments"): lambda user: _desk_booking(user),
     ("POST", "/api/v1/appointments/{appointment_id}/reschedule"): lambda user: {"starts_at": _at(3)},
+    ("POST", "/api/v1/appointments/{appointment_id}/rating"): {"stars": 5, "comment": "Kind and careful"},
+    ("POST", "/api/v1/platform/ratings/{rating_id}/review"): {"decision": "publish"},
     ("POST", "/api/v1/clinics/{clinic_id}/appointments/{appointment_id}/reschedule"): lambda user: {
         "starts_at": _at(3)
     },
+    ("POST", "/clinic/{clinic_id}/desk/book"): lambda user: _desk_form(user),
+    ("POST", "/app/book"): lambda user: _app_booking(user),
+    ("POST", "/app/appointments/{appointment_id}/step"): {"step": "confirm"},
+    ("POST", "/app/appointments/{appointment_id}/rate"): {"stars": "5", "comment": "Very kind"},
+    ("POST", "/platform/ratings/{rating_id}"): {"decision": "publish"},
+    ("POST", "/clinic/{clinic_id}/desk/{appointment_id}"): {"step": "check_in"},
     ("POST", "/clinic/{clinic_id}/settings/closures"): {
         "closure-starts_on": "2026-12-25",
         "closure-ends_on": "2026-12-26",

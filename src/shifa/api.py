@@ -88,6 +88,7 @@ def _mount_routers() -> None:
     from shifa.audit.api import router as audit_router
     from shifa.catalog.api import router as catalog_router
     from shifa.directory.api import router as directory_router
+    from shifa.directory.ratings_api import router as ratings_router
     from shifa.directory.search_api import router as search_router
     from shifa.documents.api import router as documents_router
     from shifa.notifications.api import router as notifications_router
@@ -106,6 +107,7 @@ def _mount_routers() -> None:
     api.add_router("", appointments_router)
     api.add_router("", directory_router)
     api.add_router("", search_router)
+    api.add_router("", ratings_router)
 
 
 _mount_routers()

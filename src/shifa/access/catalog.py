@@ -86,6 +86,9 @@ PERMISSIONS = [
     PermissionSpec("platform.view_clinics", "platform", _("See every clinic")),
     PermissionSpec("platform.view_audit", "platform", _("Search the audit log")),
     PermissionSpec(
+        "platform.moderate_ratings", "platform", _("Review patients' ratings before they are shown")
+    ),
+    PermissionSpec(
         "platform.manage_clinics",
         "platform",
         _("Review clinic applications, issue, suspend and renew licences, set plans"),
@@ -136,6 +139,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "catalog.view": True,
         "platform.view_clinics": True,
         "platform.view_audit": True,
+        "platform.moderate_ratings": True,
         "platform.manage_clinics": True,
         "platform.manage_reference": True,
     },

@@ -65,3 +65,9 @@ def local_day_bounds(day: dt.date, zone_name: str | None = None) -> tuple[dt.dat
 def isoformat_z(value: dt.datetime) -> str:
     """ISO 8601 in UTC with ``Z``, as the API writes times."""
     return require_aware(value).isoformat().replace("+00:00", "Z")
+
+
+def wall_clock(value: dt.datetime, zone_name: str | None = None) -> dt.datetime:
+    """What a clock in that zone shows at ``value``, as a naive datetime: for display, so that templates (which
+    convert aware times to the active zone) print the clinic's local time."""
+    return to_local(value, zone_name).replace(tzinfo=None)

@@ -550,6 +550,17 @@ def listing_refresh(*, clinic, doctor):
         values[f"days_{visit_type}"] = sorted(
             {timezones.to_local(s.starts_at, clinic.time_zone).date() for s in slots}
         )
+    from django.db.models import Avg, Count
+
+    from .models import Rating, RatingStatus
+
+    rated = (
+        Rating.objects.for_clinic(clinic)
+        .filter(doctor=doctor, status=RatingStatus.PUBLISHED)
+        .aggregate(average=Avg("stars"), count=Count("pk"))
+    )
+    values["rating"] = Decimal(rated["average"]).quantize(Decimal("0.01")) if rated["average"] else None
+    values["rating_count"] = rated["count"]
     firsts = [values[f"next_{v}"] for v in VisitType.values if values[f"next_{v}"]]
     values["next_any"] = min(firsts) if firsts else None
     listing, _created = DoctorListing.objects.for_clinic(clinic).update_or_create(
@@ -605,3 +616,78 @@ def listings_refresh_stale(*, limit: int = 500) -> int:
     for clinic_pk, doctor_pk in list(stale):
         done += listings_refresh(clinic_pk=clinic_pk, doctor_pk=doctor_pk)
     return done
+
+
+# --- ratings (BK-6) -----------------------------------------------------------------------------------------------
+
+
+def rating_submit(*, actor, appointment_id, stars, comment: str = ""):
+    """The patient rates their own completed visit, once: 1 to 5 stars and an optional comment. It waits for the
+    platform's review before it is shown."""
+    from django.db import IntegrityError
+
+    from shifa.core.errors import Conflict
+    from shifa.records.queries import patient_for_user
+    from shifa.scheduling.models import Appointment, AppointmentStatus
+
+    from .models import Rating
+
+    patient = patient_for_user(actor.user)
+    appointment = (
+        Appointment.unscoped.select_related("clinic")
+        .filter(patient=patient, external_id=appointment_id)
+        .first()
+        if patient
+        else None
+    )
+    if appointment is None:
+        raise NotFound()
+    errors = []
+    if not isinstance(stars, int) or isinstance(stars, bool) or not 1 <= stars <= 5:
+        errors.append(FieldError("stars", "out_of_range", _("Give from 1 to 5 stars.")))
+    if len(comment) > 1000:
+        errors.append(FieldError("comment", "too_long", _("At most 1000 characters.")))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    if appointment.status != AppointmentStatus.COMPLETED:
+        raise Conflict(_("Only a completed visit can be rated."), code="not_completed")
+    try:
+        with transaction.atomic():
+            return Rating.objects.for_clinic(appointment.clinic).create(
+                clinic=appointment.clinic,
+                appointment=appointment,
+                doctor_id=appointment.doctor_id,
+                patient=patient,
+                stars=stars,
+                comment=comment.strip(),
+            )
+    except IntegrityError:
+        raise Conflict(_("This visit is already rated."), code="already_rated") from None
+
+
+def rating_review(*, actor, rating_id, publish: bool, note: str = ""):
+    """The platform publishes a rating (it then counts in search) or rejects it (abuse, personal data)."""
+    from shifa.core import timezones
+
+    from .models import Rating, RatingStatus
+
+    with transaction.atomic():
+        rating = (
+            Rating.unscoped.select_for_update()
+            .select_related("clinic", "doctor")
+            .filter(external_id=rating_id)
+            .first()
+        )
+        if rating is None:
+            raise NotFound()
+        if not publish and not note.strip():
+            raise ValidationFailed(
+                errors=[FieldError("note", "required", _("Say why the rating is rejected."))]
+            )
+        rating.status = RatingStatus.PUBLISHED if publish else RatingStatus.REJECTED
+        rating.moderated_by = actor.user
+        rating.moderated_at = timezones.now()
+        rating.moderation_note = note.strip()[:300]
+        rating.save(update_fields=["status", "moderated_by", "moderated_at", "moderation_note", "updated_at"])
+        listing_changed(rating.clinic, rating.doctor)
+        return rating

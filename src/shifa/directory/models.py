@@ -245,3 +245,45 @@ class DoctorListing(TenantModel):
             models.Index(fields=["latitude", "longitude"], name="directory_listing_place"),
             models.Index(fields=["bookable", "next_any"], name="directory_listing_next"),
         ]
+
+
+class RatingStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for review")
+    PUBLISHED = "published", _("Published")
+    REJECTED = "rejected", _("Rejected")
+
+
+class Rating(TenantModel):
+    """A patient's rating of a completed visit (BK-6): once per visit, 1 to 5 stars and a comment. The platform
+    reviews it before it is shown; published ratings feed the search."""
+
+    appointment = models.OneToOneField(
+        "scheduling.Appointment",
+        on_delete=models.PROTECT,
+        related_name="rating",
+        verbose_name=_("appointment"),
+    )
+    doctor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("doctor")
+    )
+    patient = models.ForeignKey("records.Patient", on_delete=models.PROTECT, related_name="+")
+    stars = models.PositiveSmallIntegerField(_("stars"))
+    comment = models.TextField(_("comment"), blank=True, max_length=1000)
+    status = models.CharField(
+        _("status"), max_length=10, choices=RatingStatus.choices, default=RatingStatus.PENDING
+    )
+    moderated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    moderated_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+    moderation_note = models.CharField(_("review note"), max_length=300, blank=True)
+
+    class Meta(TenantModel.Meta):
+        verbose_name = _("rating")
+        verbose_name_plural = _("ratings")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(stars__gte=1, stars__lte=5), name="directory_rating_stars"
+            )
+        ]
+        indexes = [models.Index(fields=["status", "created_at"], name="directory_rating_queue")]

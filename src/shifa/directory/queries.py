@@ -307,3 +307,24 @@ def estimate(*, clinic, doctor, visit_type: str, service=None, insurer_code: str
 
 def service_list_for(clinic) -> list[Service]:
     return list(Service.objects.for_clinic(clinic).filter(is_active=True).order_by("pk"))
+
+
+def rating_queue(*, status: str = "pending", cursor: str | None = None, limit: int = 50) -> Page:
+    """Ratings for the platform to review (or already reviewed), oldest first."""
+    from shifa.core.pagination import paginate
+
+    from .models import Rating
+
+    qs = Rating.unscoped.select_related("clinic", "doctor", "patient", "appointment").filter(status=status)
+    return paginate(qs, cursor=cursor, limit=limit)
+
+
+def published_ratings(*, clinic, doctor, limit: int = 20) -> list:
+    """What patients said of a doctor at a clinic, newest first (published ones only)."""
+    from .models import Rating, RatingStatus
+
+    return list(
+        Rating.objects.for_clinic(clinic)
+        .filter(doctor=doctor, status=RatingStatus.PUBLISHED)
+        .order_by("-created_at")[:limit]
+    )

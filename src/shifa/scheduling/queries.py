@@ -150,3 +150,31 @@ def desk_day(*, actor, day: dt.date, doctor=None) -> list[Appointment]:
     if doctor is not None:
         qs = qs.filter(doctor=doctor)
     return list(qs.exclude(status=AppointmentStatus.EXPIRED).order_by("starts_at", "pk"))
+
+
+def patient_appointment(*, actor, appointment_id) -> Appointment:
+    """One of the acting patient's own appointments; anyone else's does not exist for them."""
+    from shifa.core.errors import NotFound
+    from shifa.records.queries import patient_for_user
+
+    patient = patient_for_user(actor.user)
+    appointment = (
+        _with_people(Appointment.unscoped.filter(patient=patient, external_id=appointment_id)).first()
+        if patient
+        else None
+    )
+    if appointment is None:
+        raise NotFound()
+    return appointment
+
+
+def patient_holding(*, patient, doctor, starts_at: dt.datetime) -> Appointment | None:
+    """The patient's own live hold or booking of exactly this slot (a second click on the same slot)."""
+    from shifa.core import timezones
+
+    return (
+        Appointment.unscoped.filter(patient=patient, doctor=doctor, starts_at=starts_at)
+        .filter(status__in=[AppointmentStatus.BOOKED, AppointmentStatus.HELD])
+        .exclude(status=AppointmentStatus.HELD, hold_expires_at__lte=timezones.now())
+        .first()
+    )

@@ -229,3 +229,46 @@ def platform_plan(request: HttpRequest, code: str | None = None) -> HttpResponse
                 return redirect("web:platform_plan", code=saved.code)
     context = _context("plans", plan=plan, form=form, submit=_("Save") if plan else _("Add the plan"))
     return render(request, "web/platform/plan.html", context, status=status)
+
+
+@page("platform.moderate_ratings", methods=("GET",))
+def platform_ratings(request: HttpRequest) -> HttpResponse:
+    """Patients' ratings waiting for review: publish them, or reject them with a reason."""
+    from shifa.directory import queries as directory_queries
+
+    status = request.GET.get("status", "pending")
+    if status not in {"pending", "published", "rejected"}:
+        status = "pending"
+    found = directory_queries.rating_queue(status=status, cursor=request.GET.get("cursor"), limit=50)
+    language = get_language()
+    rows = [{"rating": r, "clinic_name": r.clinic.display_name(language)} for r in found.items]
+    return render(
+        request,
+        "web/platform/ratings.html",
+        _context("ratings", rows=rows, status=status, next_cursor=found.next_cursor),
+    )
+
+
+@page("platform.moderate_ratings", methods=("POST",))
+@require_http_methods(["POST"])
+def platform_rating(request: HttpRequest, rating_id) -> HttpResponse:
+    from shifa.directory import actions as directory_actions
+
+    decision = request.POST.get("decision")
+    if decision not in {"publish", "reject"}:
+        messages.error(request, _("Choose to publish or to reject the rating."))
+        return redirect("web:platform_ratings")
+    try:
+        directory_actions.rating_review(
+            actor=request.actor,
+            rating_id=rating_id,
+            publish=decision == "publish",
+            note=request.POST.get("note", ""),
+        )
+    except Problem as exc:
+        if exc.status == 404:
+            raise
+        messages.error(request, " ".join(str(e.message) for e in exc.errors) or exc.detail)
+        return redirect("web:platform_ratings")
+    messages.success(request, _("Rating published.") if decision == "publish" else _("Rating rejected."))
+    return redirect("web:platform_ratings")

@@ -278,8 +278,8 @@ def _doctor_page(request, doctor, *, profile_form=None, hours_form=None, time_of
     time_off = [
         {
             "entry": t,
-            "starts": timezones.to_local(t.starts_at, zone),
-            "ends": timezones.to_local(t.ends_at, zone),
+            "starts": timezones.wall_clock(t.starts_at, zone),
+            "ends": timezones.wall_clock(t.ends_at, zone),
         }
         for t in scheduling_queries.time_off_list(actor=actor, doctor=doctor)
         if t.ends_at > timezones.now()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import account_views, clinic_views, platform_views, team_views, views
+from . import account_views, clinic_views, desk_views, patient_views, platform_views, team_views, views
 
 app_name = "web"
 
@@ -34,6 +34,25 @@ urlpatterns = [
     path("i18n/language", views.set_language, name="set_language"),
     path("manifest.webmanifest", views.manifest, name="manifest"),
     path("app", views.patient_home, name="patient_home"),
+    path("app/search", patient_views.patient_search, name="patient_search"),
+    path(
+        "app/doctors/<uuid:listed_clinic_id>/<uuid:doctor_id>",
+        patient_views.patient_doctor,
+        name="patient_doctor",
+    ),
+    path("app/book", patient_views.patient_book, name="patient_book"),
+    path("app/appointments", patient_views.patient_appointments, name="patient_appointments"),
+    path(
+        "app/appointments/<uuid:appointment_id>",
+        patient_views.patient_appointment,
+        name="patient_appointment",
+    ),
+    path("app/appointments/<uuid:appointment_id>/rate", patient_views.patient_rate, name="patient_rate"),
+    path(
+        "app/appointments/<uuid:appointment_id>/step",
+        patient_views.patient_appointment_step,
+        name="patient_appointment_step",
+    ),
     path("clinic", views.clinic_picker, name="clinic_picker"),
     path("clinic/<uuid:clinic_id>", views.clinic_home, name="clinic_home"),
     path("clinic/<uuid:clinic_id>/staff", team_views.clinic_staff, name="clinic_staff"),
@@ -41,6 +60,13 @@ urlpatterns = [
         "clinic/<uuid:clinic_id>/staff/<uuid:membership_id>", team_views.clinic_member, name="clinic_member"
     ),
     path("clinic/<uuid:clinic_id>/roles", team_views.clinic_roles, name="clinic_roles"),
+    path("clinic/<uuid:clinic_id>/desk", desk_views.clinic_desk, name="clinic_desk"),
+    path("clinic/<uuid:clinic_id>/desk/book", desk_views.clinic_desk_book, name="clinic_desk_book"),
+    path(
+        "clinic/<uuid:clinic_id>/desk/<uuid:appointment_id>",
+        desk_views.clinic_desk_appointment,
+        name="clinic_desk_appointment",
+    ),
     path(
         "clinic/<uuid:clinic_id>/roles/<slug:role>/<str:permission>",
         team_views.clinic_role_permission,
@@ -104,6 +130,8 @@ urlpatterns = [
     path("platform/plans/<slug:code>", platform_views.platform_plan, name="platform_plan"),
     path("platform/applications", views.platform_applications, name="platform_applications"),
     path("platform/audit", views.platform_audit, name="platform_audit"),
+    path("platform/ratings", platform_views.platform_ratings, name="platform_ratings"),
+    path("platform/ratings/<uuid:rating_id>", platform_views.platform_rating, name="platform_rating"),
     path("platform/reference", platform_views.reference_home, name="platform_reference"),
     path("platform/reference/<str:kind>", platform_views.reference_list, name="platform_reference_list"),
     path("platform/reference/<str:kind>/new", platform_views.reference_entry, name="platform_reference_new"),
