@@ -335,6 +335,26 @@ def _rating(t: Target) -> str:
     return str(rating.external_id)
 
 
+def _wait(t: Target) -> str:
+    import datetime as dt
+
+    from shifa.records.models import Patient
+    from shifa.scheduling.models import WaitlistEntry
+
+    doctor = _bookable(t.clinic)
+    patient = (Patient.objects.filter(user=t.user).first() if t.user else None) or Patient.objects.create(
+        full_name="Waiting patient"
+    )
+    entry = WaitlistEntry.unscoped.create(
+        clinic=t.clinic,
+        doctor=doctor,
+        patient=patient,
+        visit_type="office",
+        wanted_before=dt.datetime.fromisoformat(_at(9)),
+    )
+    return str(entry.external_id)
+
+
 def _clinic_of(user):
     from shifa.tenancy.models import Clinic, Membership
 
@@ -416,6 +436,7 @@ PROVIDERS = {
     "appointment_id": _appointment,
     "listed_clinic_id": lambda t: str(t.clinic.external_id),
     "rating_id": lambda t: _rating(t),
+    "wait_id": lambda t: _wait(t),
     "service_id": _service,
     "subscription_id": _push_subscription,
     "provider": lambda t: "google",
@@ -444,6 +465,11 @@ BODIES = {
     ("POST", "/api/v1/clinics/{clinic_id}/appointments"): lambda user: _desk_booking(user),
     ("POST", "/api/v1/appointments/{appointment_id}/reschedule"): lambda user: {"starts_at": _at(3)},
     ("POST", "/api/v1/appointments/{appointment_id}/rating"): {"stars": 5, "comment": "Kind and careful"},
+    ("POST", "/api/v1/waitlist"): lambda user: {
+        "clinic_id": _patient_booking(user)["clinic_id"],
+        "doctor_id": _patient_booking(user)["doctor_id"],
+        "before": _at(6),
+    },
     ("POST", "/api/v1/platform/ratings/{rating_id}/review"): {"decision": "publish"},
     ("POST", "/api/v1/clinics/{clinic_id}/appointments/{appointment_id}/reschedule"): lambda user: {
         "starts_at": _at(3)

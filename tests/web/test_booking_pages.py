@@ -82,6 +82,10 @@ def test_a_patient_holds_confirms_moves_and_cancels_from_the_pages(cast, clinic)
     assert patient.post(step, {"step": "confirm"}).status_code == 302
     assert Appointment.unscoped.get(external_id=appointment_id).status == "booked"
 
+    assert patient.post(step, {"step": "wait"}).status_code == 302
+    assert (
+        "You are on the waiting list" in patient.get(f"/app/appointments/{appointment_id}").content.decode()
+    )
     moving = patient.get(doctor_url(clinic, move=appointment_id)).content.decode()
     assert f'action="{step}"' in moving
     moved = patient.post(step, {"step": "move", "starts_at": timezones.isoformat_z(local(3, 11))})

@@ -11,7 +11,15 @@ from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
 from shifa.core import timezones
-from shifa.core.errors import EXCLUSION_VIOLATION, Conflict, FieldError, NotFound, ValidationFailed, sqlstate
+from shifa.core.errors import (
+    EXCLUSION_VIOLATION,
+    Conflict,
+    FieldError,
+    NotFound,
+    Problem,
+    ValidationFailed,
+    sqlstate,
+)
 from shifa.directory.actions import listing_changed
 
 from . import queries
@@ -23,6 +31,8 @@ from .models import (
     DoctorInterval,
     OpeningInterval,
     TimeOff,
+    WaitlistEntry,
+    WaitlistStatus,
 )
 
 
@@ -233,6 +243,7 @@ def appointment_book(
     insurer_code: str | None = None,
     channel: str = Channel.APP,
     rescheduling=None,
+    hold_minutes: int | None = None,
 ) -> Appointment:
     """Book (from the desk) or hold (from the app, for ``hold_minutes`` while the patient confirms or pays) one
     slot of a doctor: one flow for office, video and home visits.
@@ -361,7 +372,9 @@ def appointment_book(
                     starts_at=starts_at,
                     ends_at=starts_at + dt.timedelta(minutes=int(minutes)),
                     status=AppointmentStatus.HELD if held else AppointmentStatus.BOOKED,
-                    hold_expires_at=now + dt.timedelta(minutes=policy.hold_minutes) if held else None,
+                    hold_expires_at=now + dt.timedelta(minutes=hold_minutes or policy.hold_minutes)
+                    if held
+                    else None,
                     channel=channel,
                     booked_by=actor.user,
                     price=price.amount if price else None,
@@ -431,6 +444,7 @@ def appointment_confirm(*, actor, appointment_id) -> Appointment:
         appointment.hold_expires_at = None
         appointment.save(update_fields=["status", "hold_expires_at", "updated_at"])
         _booked(appointment)
+        _offer_taken(appointment, actor, now)
         return appointment
 
 
@@ -475,7 +489,9 @@ def appointment_cancel(*, actor, appointment_id, reason: str = "", at_desk: bool
         _refuse_unless(appointment, AppointmentStatus.HELD, AppointmentStatus.BOOKED)
         if appointment.status == AppointmentStatus.BOOKED:
             _still_changeable(appointment, now, at_desk)
-        return _cancel(appointment, actor, reason, now)
+        _cancel(appointment, actor, reason, now)
+        _freed(appointment, now)
+        return appointment
 
 
 def appointment_reschedule(
@@ -493,7 +509,7 @@ def appointment_reschedule(
             if old.visit_type == "home"
             else None
         )
-        return appointment_book(
+        new = appointment_book(
             actor=actor,
             clinic=old.clinic,
             patient=old.patient,
@@ -507,6 +523,8 @@ def appointment_reschedule(
             channel=Channel.DESK if at_desk else old.channel,
             rescheduling=old,
         )
+        _freed(old, now)
+        return new
 
 
 def appointment_check_in(*, actor, appointment_id) -> Appointment:
@@ -642,3 +660,214 @@ def appointment_remind(*, appointment_pk: int, hours: int) -> bool:
         url="/app/appointments",
     )
     return True
+
+
+# --- the waiting list -----------------------------------------------------------------------------------------
+
+
+def waitlist_join(
+    *, actor, clinic, doctor_id, visit_type: str, appointment_id=None, before: dt.datetime | None = None
+) -> WaitlistEntry:
+    """The patient waits for an earlier time with a doctor: before their booked appointment (which is then moved
+    when they take the offer), or before a given time. Joining twice changes nothing."""
+    from shifa.directory.models import DoctorProfile, VisitType
+    from shifa.records.queries import patient_for_user
+
+    now = timezones.now()
+    patient = patient_for_user(actor.user)
+    if patient is None:
+        raise NotFound()
+    doctor = _doctor_of(clinic, doctor_id)
+    appointment = None
+    if appointment_id is not None:
+        appointment = (
+            Appointment.objects.for_clinic(clinic)
+            .filter(
+                external_id=appointment_id, patient=patient, doctor=doctor, status=AppointmentStatus.BOOKED
+            )
+            .first()
+        )
+        if appointment is None:
+            raise ValidationFailed(
+                errors=[FieldError("appointment_id", "unknown", _("Choose one of your booked appointments."))]
+            )
+        visit_type, before = appointment.visit_type, appointment.starts_at
+    profile = DoctorProfile.objects.for_clinic(clinic).filter(doctor=doctor).first()
+    errors = []
+    if visit_type == VisitType.HOME or not profile or visit_type not in profile.visit_types:
+        errors.append(
+            FieldError(
+                "visit_type", "not_offered", _("Only visits at the clinic or by video can wait for a time.")
+            )
+        )
+    if before is None or before <= now:
+        errors.append(FieldError("before", "invalid", _("Give a time in the future.")))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    with transaction.atomic():
+        existing = (
+            WaitlistEntry.objects.for_clinic(clinic)
+            .select_for_update()
+            .filter(
+                patient=patient, doctor=doctor, status__in=[WaitlistStatus.WAITING, WaitlistStatus.OFFERED]
+            )
+            .first()
+        )
+        if existing is not None:
+            return existing
+        return WaitlistEntry.objects.for_clinic(clinic).create(
+            clinic=clinic,
+            doctor=doctor,
+            patient=patient,
+            visit_type=visit_type,
+            appointment=appointment,
+            wanted_before=before,
+        )
+
+
+def waitlist_withdraw(*, actor, entry_id) -> WaitlistEntry:
+    from shifa.records.queries import patient_for_user
+
+    patient = patient_for_user(actor.user)
+    with transaction.atomic():
+        entry = (
+            WaitlistEntry.unscoped.select_for_update().filter(external_id=entry_id, patient=patient).first()
+            if patient
+            else None
+        )
+        if entry is None:
+            raise NotFound()
+        if entry.status in {WaitlistStatus.WAITING, WaitlistStatus.OFFERED}:
+            entry.status = WaitlistStatus.WITHDRAWN
+            entry.save(update_fields=["status", "updated_at"])
+        return entry
+
+
+def _freed(appointment: Appointment, now: dt.datetime) -> None:
+    """A held or booked time was given up: its own waiting-list entry ends, and the time is offered to the first
+    patient waiting for it."""
+    WaitlistEntry.objects.for_clinic(appointment.clinic).filter(
+        appointment=appointment, status=WaitlistStatus.WAITING
+    ).update(status=WaitlistStatus.WITHDRAWN, updated_at=now)
+    lapsed = (
+        WaitlistEntry.objects.for_clinic(appointment.clinic)
+        .filter(offer=appointment, status=WaitlistStatus.OFFERED)
+        .first()
+    )
+    if lapsed is not None:  # the waiting patient turned the offer down: they keep waiting, for other times
+        lapsed.status = WaitlistStatus.WAITING
+        lapsed.offer = None
+        lapsed.passed = [*lapsed.passed, timezones.isoformat_z(appointment.starts_at)]
+        lapsed.save(update_fields=["status", "offer", "passed", "updated_at"])
+    _offer(appointment.clinic, appointment.doctor, appointment.starts_at, now)
+
+
+def _offer(clinic, doctor, starts_at: dt.datetime, now: dt.datetime) -> WaitlistEntry | None:
+    """Hold the freed time for the first waiting patient it suits, tell them, and come back when the offer ends."""
+    from shifa.access.policies import Actor
+    from shifa.notifications.actions import notify
+
+    from .tasks import waitlist_offer_ends
+
+    if starts_at <= now:
+        return None
+    policy = queries.booking_policy(clinic)
+    waiting = (
+        WaitlistEntry.objects.for_clinic(clinic)
+        .select_for_update(skip_locked=True, of=("self",))
+        .select_related("patient__user", "appointment__service", "appointment__insurer")
+        .filter(doctor=doctor, status=WaitlistStatus.WAITING, wanted_before__gt=starts_at)
+        .order_by("created_at", "pk")
+    )
+    for entry in waiting:
+        if timezones.isoformat_z(starts_at) in entry.passed:
+            continue
+        source = entry.appointment
+        try:
+            with transaction.atomic():
+                hold = appointment_book(
+                    actor=Actor(user=None, clinic=clinic, source="waitlist"),
+                    clinic=clinic,
+                    patient=entry.patient,
+                    doctor_id=doctor.external_id,
+                    visit_type=entry.visit_type,
+                    starts_at=starts_at,
+                    service_id=source.service.external_id if source and source.service_id else None,
+                    insurer_code=source.insurer.code if source and source.insurer_id else None,
+                    reason=source.reason if source else "",
+                    channel=Channel.APP,
+                    hold_minutes=policy.offer_minutes,
+                )
+        except Problem:
+            continue  # the time does not suit this patient's visit (too short a gap, too soon): the next one
+        entry.status = WaitlistStatus.OFFERED
+        entry.offer = hold
+        entry.save(update_fields=["status", "offer", "updated_at"])
+        user = entry.patient.user
+        if user is not None:
+            language = user.language or "ar"
+            notify(
+                recipient=user,
+                kind="appointment.waitlist_offer",
+                data={
+                    **_when(hold, language),
+                    "until": f"{timezones.to_local(hold.hold_expires_at, clinic.time_zone):%H:%M}",
+                },
+                idempotency_key=f"waitlist-offer:{hold.pk}",
+                clinic=clinic,
+                url=f"/app/appointments/{hold.external_id}",
+            )
+        waitlist_offer_ends.configure(schedule_at=hold.hold_expires_at + dt.timedelta(seconds=1)).defer(
+            entry_id=entry.pk
+        )
+        return entry
+    return None
+
+
+def _offer_taken(appointment: Appointment, actor, now: dt.datetime) -> None:
+    """The waiting patient took the freed time: their later appointment is given up (and offered on in turn)."""
+    entry = (
+        WaitlistEntry.objects.for_clinic(appointment.clinic)
+        .select_related("appointment")
+        .filter(offer=appointment, status=WaitlistStatus.OFFERED)
+        .first()
+    )
+    if entry is None:
+        return
+    entry.status = WaitlistStatus.DONE
+    entry.save(update_fields=["status", "updated_at"])
+    later = entry.appointment
+    if later is not None and later.status == AppointmentStatus.BOOKED:
+        later = (
+            Appointment.objects.for_clinic(later.clinic)
+            .select_for_update()
+            .select_related("clinic", "doctor")
+            .get(pk=later.pk)
+        )
+        _cancel(later, actor, "moved to an earlier time", now)
+        Appointment.objects.for_clinic(appointment.clinic).filter(pk=appointment.pk).update(
+            rescheduled_from=later
+        )
+        _freed(later, now)
+
+
+def waitlist_offer_end(*, entry_pk: int) -> bool:
+    """The offer's time is up: if the patient did not take it, the time goes to the next waiting patient."""
+    now = timezones.now()
+    with transaction.atomic():
+        entry = (
+            WaitlistEntry.unscoped.select_for_update()
+            .filter(pk=entry_pk, status=WaitlistStatus.OFFERED)
+            .first()
+        )
+        if entry is None or entry.offer is None:
+            return False
+        offer = (
+            Appointment.unscoped.select_for_update().select_related("clinic", "doctor").get(pk=entry.offer_id)
+        )
+        if offer.status != AppointmentStatus.HELD or offer.hold_expires_at > now:
+            return False
+        offer.status = AppointmentStatus.EXPIRED
+        offer.save(update_fields=["status", "updated_at"])
+        _freed(offer, now)
+        return True

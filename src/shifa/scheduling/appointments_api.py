@@ -414,3 +414,84 @@ def reschedule_at_desk(
         return _answer(request, 201, appointment)
 
     return Status(*once(request, run))
+
+
+# --- the waiting list -----------------------------------------------------------------------------------------
+
+
+class WaitIn(Schema):
+    clinic_id: uuid.UUID
+    doctor_id: uuid.UUID
+    appointment_id: uuid.UUID | None = Field(None, description="Bring this booked appointment forward")
+    visit_type: str = Field("office", pattern="^(office|video)$")
+    before: AwareDatetime | None = Field(None, description="Without an appointment: any time before this")
+
+
+class WaitOut(Schema):
+    id: uuid.UUID
+    clinic_id: uuid.UUID
+    doctor_id: uuid.UUID
+    visit_type: str
+    appointment_id: uuid.UUID | None
+    wanted_before: dt.datetime
+    status: str
+    offer_id: uuid.UUID | None
+
+
+def wait_out(entry) -> dict:
+    return {
+        "id": entry.external_id,
+        "clinic_id": entry.clinic.external_id,
+        "doctor_id": entry.doctor.external_id,
+        "visit_type": entry.visit_type,
+        "appointment_id": entry.appointment.external_id if entry.appointment_id else None,
+        "wanted_before": entry.wanted_before,
+        "status": entry.status,
+        "offer_id": entry.offer.external_id if entry.offer_id else None,
+    }
+
+
+@router.post(
+    "/waitlist",
+    response={201: WaitOut, **ERRORS},
+    operation_id="scheduling_join_waitlist",
+    summary="Wait for an earlier time with a doctor: a freed time is offered (held) to the first who waits",
+    **BOOK,
+)
+def join_waitlist(request: HttpRequest, payload: WaitIn):
+    from shifa.tenancy.queries import bookable_clinic
+
+    clinic = bookable_clinic(payload.clinic_id)
+    if clinic is None:
+        raise NotFound()
+    entry = actions.waitlist_join(
+        actor=request.actor,
+        clinic=clinic,
+        doctor_id=payload.doctor_id,
+        visit_type=payload.visit_type,
+        appointment_id=payload.appointment_id,
+        before=payload.before,
+    )
+    return Status(201, wait_out(entry))
+
+
+@router.get(
+    "/me/waitlist",
+    response={200: list[WaitOut], **ERRORS},
+    operation_id="scheduling_list_my_waitlist",
+    summary="Where the signed-in patient is waiting for an earlier time",
+    **BOOK,
+)
+def list_my_waitlist(request: HttpRequest):
+    return [wait_out(e) for e in queries.patient_waitlist(actor=request.actor)]
+
+
+@router.post(
+    "/waitlist/{wait_id}/withdraw",
+    response={200: WaitOut, **ERRORS},
+    operation_id="scheduling_leave_waitlist",
+    summary="Stop waiting for an earlier time",
+    **BOOK,
+)
+def leave_waitlist(request: HttpRequest, wait_id: uuid.UUID):
+    return wait_out(actions.waitlist_withdraw(actor=request.actor, entry_id=wait_id))

@@ -14,5 +14,10 @@ class SchedulingConfig(AppConfig):
             kinds.Kind("appointment.booked", kinds.TRANSACTIONAL, (kinds.IN_APP, kinds.EMAIL, kinds.PUSH))
         )
         kinds.register(
+            kinds.Kind(
+                "appointment.waitlist_offer", kinds.TRANSACTIONAL, (kinds.IN_APP, kinds.PUSH, kinds.SMS)
+            )
+        )
+        kinds.register(
             kinds.Kind("appointment.reminder", kinds.TRANSACTIONAL, (kinds.IN_APP, kinds.PUSH, kinds.SMS))
         )

@@ -117,6 +117,9 @@ class BookingPolicy(TenantModel):
     step_minutes = models.PositiveIntegerField(
         _("a slot starts every (minutes)"), null=True, blank=True, help_text=_("Empty: back to back")
     )
+    offer_minutes = models.PositiveIntegerField(
+        _("a freed time is kept for the next waiting patient (minutes)"), default=30
+    )
     reminder_hours = models.JSONField(
         _("remind patients (hours before)"), default=default_reminder_hours, blank=True
     )
@@ -279,3 +282,48 @@ class Appointment(TenantModel, Committable):
     @property
     def is_active(self) -> bool:
         return self.status in OCCUPYING
+
+
+class WaitlistStatus(models.TextChoices):
+    WAITING = "waiting", _("Waiting")
+    OFFERED = "offered", _("Offered a time")
+    DONE = "done", _("Moved to an earlier time")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class WaitlistEntry(TenantModel):
+    """A patient waiting for an earlier time with a doctor. When a booked time frees up, the first waiting patient
+    is offered it (held for them for a while); if they let it pass, the next one is."""
+
+    doctor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("doctor")
+    )
+    patient = models.ForeignKey("records.Patient", on_delete=models.PROTECT, related_name="+")
+    visit_type = models.CharField(_("visit type"), max_length=10, choices=VisitType.choices)
+    appointment = models.ForeignKey(
+        Appointment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="waitlist_entries",
+        verbose_name=_("the appointment to bring forward"),
+    )
+    wanted_before = models.DateTimeField(_("wanted before"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=WaitlistStatus.choices, default=WaitlistStatus.WAITING
+    )
+    offer = models.ForeignKey(
+        Appointment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("offered"),
+    )
+    #: Times this patient let pass, so that they are not offered the same time again.
+    passed = models.JSONField(default=list, blank=True)
+
+    class Meta(TenantModel.Meta):
+        verbose_name = _("waiting-list entry")
+        verbose_name_plural = _("waiting list")
+        indexes = [models.Index(fields=["doctor", "status", "created_at"], name="scheduling_waitlist_queue")]

@@ -178,3 +178,19 @@ def patient_holding(*, patient, doctor, starts_at: dt.datetime) -> Appointment |
         .exclude(status=AppointmentStatus.HELD, hold_expires_at__lte=timezones.now())
         .first()
     )
+
+
+def patient_waitlist(*, actor) -> list:
+    """The acting patient's waiting-list entries still open (waiting, or offered a time)."""
+    from shifa.records.queries import patient_for_user
+
+    from .models import WaitlistEntry, WaitlistStatus
+
+    patient = patient_for_user(actor.user)
+    if patient is None:
+        return []
+    return list(
+        WaitlistEntry.unscoped.select_related("clinic", "doctor", "appointment", "offer")
+        .filter(patient=patient, status__in=[WaitlistStatus.WAITING, WaitlistStatus.OFFERED])
+        .order_by("created_at")
+    )

@@ -348,6 +348,12 @@ def _appointment_context(request, appointment) -> dict:
         "changeable": appointment.status == AppointmentStatus.BOOKED,
         "insurer_name": appointment.insurer.display_name(language) if appointment.insurer_id else "",
         "can_rate": appointment.status == AppointmentStatus.COMPLETED and not hasattr(appointment, "rating"),
+        "waiting": any(
+            e.appointment_id == appointment.pk
+            for e in scheduling_queries.patient_waitlist(actor=request.actor)
+        ),
+        "can_wait": appointment.status == AppointmentStatus.BOOKED
+        and appointment.visit_type != VisitType.HOME,
         "rating_form": RatingForm(),
     }
 
@@ -386,6 +392,18 @@ def patient_appointment_step(request: HttpRequest, appointment_id) -> HttpRespon
         if step == "confirm":
             scheduling_actions.appointment_confirm(actor=request.actor, appointment_id=appointment_id)
             messages.success(request, _("Your appointment is booked."))
+        elif step == "wait":
+            appointment = scheduling_queries.patient_appointment(
+                actor=request.actor, appointment_id=appointment_id
+            )
+            scheduling_actions.waitlist_join(
+                actor=request.actor,
+                clinic=appointment.clinic,
+                doctor_id=appointment.doctor.external_id,
+                visit_type=appointment.visit_type,
+                appointment_id=appointment_id,
+            )
+            messages.success(request, _("We will offer you an earlier time if one frees up."))
         elif step == "cancel":
             scheduling_actions.appointment_cancel(
                 actor=request.actor,
