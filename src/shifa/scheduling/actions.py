@@ -208,7 +208,7 @@ def _slot_taken(
         doctor=doctor,
         visit_type=visit_type,
         first_day=day,
-        last_day=day + dt.timedelta(days=6),
+        last_day=day + dt.timedelta(days=1),  # the nearest free times: that day and the next
         now=now,
         travel_minutes=travel,
         notice=notice,
@@ -324,6 +324,20 @@ def appointment_book(
     notice = dt.timedelta(0) if desk else None
     step = 5 if desk else None
     policy = queries.booking_policy(clinic)
+    ends_at = starts_at + dt.timedelta(minutes=int(minutes))
+    if queries.occupying(doctor, starts_at, ends_at, now=now, exclude=rescheduling):
+        # plainly taken: refuse without queueing for the doctor's lock (a rush on one slot stays fast)
+        raise _slot_taken(
+            clinic,
+            doctor,
+            visit_type,
+            starts_at,
+            travel=travel,
+            now=now,
+            notice=notice,
+            step=step,
+            exclude=rescheduling,
+        )
     with transaction.atomic():
         _lock_doctor(doctor)
         _expire_holds(doctor, now)
@@ -370,7 +384,7 @@ def appointment_book(
                     service=service,
                     visit_type=visit_type,
                     starts_at=starts_at,
-                    ends_at=starts_at + dt.timedelta(minutes=int(minutes)),
+                    ends_at=ends_at,
                     status=AppointmentStatus.HELD if held else AppointmentStatus.BOOKED,
                     hold_expires_at=now + dt.timedelta(minutes=hold_minutes or policy.hold_minutes)
                     if held

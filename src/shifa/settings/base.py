@@ -142,7 +142,8 @@ def database_settings() -> dict:
     # Server-side binding stays off: the audit context is sent as set_config() in front of each write.
     config.setdefault("OPTIONS", {})
     # Django's pool checks each connection before handing it out.
-    config["OPTIONS"].setdefault("pool", {"min_size": 1, "max_size": 8, "timeout": 10})
+    # A burst of requests waits for a connection (up to 30 s) rather than failing at once.
+    config["OPTIONS"].setdefault("pool", {"min_size": 1, "max_size": 8, "timeout": 30})
     config["ATOMIC_REQUESTS"] = False
     config["CONN_MAX_AGE"] = 0
     config.setdefault("TEST", {})

@@ -1,0 +1,62 @@
+"""``python -m benchmarks NAME [--quick]``: run one benchmark, append its section to RESULTS.md and print its
+figures; the last line of output is one JSON object.
+
+Names:
+    search               doctor search p50/p95, and its ratio to the same search in hand-written SQL
+    slots                one doctor's free slots over 30 days, p50/p95
+    booking_contention   500 concurrent bookings of one slot through the HTTP API of a real server process
+    generate             only build (or find) the data set and its search read model
+
+Each uses its own database (``shifa_bench_booking``, or ``shifa_bench_booking_quick`` with ``--quick``; override
+with ``SHIFA_DB_NAME`` or ``DATABASE_URL``) on the embedded server unless ``DATABASE_URL`` is set, and generates
+the data set there on first use: 1,000 clinics, 10,000 doctors, 1,000,000 appointments, or with ``--quick``
+50 clinics, 500 doctors, 50,000 appointments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+NAMES = ("search", "slots", "booking_contention", "generate")
+DATABASES = {"full": "shifa_bench_booking", "quick": "shifa_bench_booking_quick"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("name", choices=NAMES)
+    parser.add_argument("--quick", action="store_true", help="the small data set (a few minutes in all)")
+    parser.add_argument("--rounds", type=int, default=300, help="timed calls for search and slots")
+    args = parser.parse_args(argv)
+
+    from .runtime import bootstrap
+
+    size_name = "quick" if args.quick else "full"
+    bootstrap(DATABASES[size_name])
+
+    from . import dataset
+
+    size = dataset.QUICK if args.quick else dataset.FULL
+    if args.name == "search":
+        from . import search
+
+        figures = search.run(size, args.rounds)
+    elif args.name == "slots":
+        from . import slots
+
+        figures = slots.run(size, args.rounds)
+    elif args.name == "booking_contention":
+        from . import booking_contention
+
+        figures = booking_contention.run(size)
+    else:
+        found = dataset.ensure(size, listings=True)
+        figures = {"dataset": dataset.figures(found) | {"steps_s": dict(found["generation"]["steps_s"])}}
+    sys.stdout.flush()
+    print(json.dumps(figures, default=str), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
