@@ -176,6 +176,12 @@ def test_the_desk_sees_the_day_books_a_caller_checks_in_and_moves(cast, clinic):
     assert moved.status_code == 302
     new = Appointment.unscoped.get(status="booked")
     assert timezones.to_local(new.starts_at, AMMAN).time() == dt.time(11)
+    week = desk.get(f"{base}?view=week&day={day - dt.timedelta(days=2)}&doctor={clinic.doctor.external_id}")
+    shown = week.content.decode()
+    assert (
+        week.status_code == 200 and "data-week" in shown and f'data-appointment="{new.external_id}"' in shown
+    )
+    assert "11:00\u201311:30" in shown and shown.count("<section") == 7
     assert desk.post(f"{base}/{new.external_id}", {"step": "check_in"}).status_code == 302
     assert Appointment.unscoped.get(pk=new.pk).status == "checked_in"
     assert desk.post(f"{base}/{new.external_id}", {"step": "dance"}).status_code == 400

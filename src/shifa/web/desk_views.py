@@ -94,6 +94,21 @@ def _desk_page(request, *, day: dt.date | None = None, form=None, problem: str =
             if a.doctor_id == doctor.pk
         ]
         columns.append({"doctor": doctor, "rows": rows})
+    week = []
+    if request.GET.get("view") == "week" and shown:
+        # one doctor's week, from the day shown: each day's visits at a glance, opening onto the day view
+        doctor = shown[0]
+        for offset in range(7):
+            date = day + dt.timedelta(days=offset)
+            visits = [
+                {
+                    "appointment": a,
+                    "starts": timezones.wall_clock(a.starts_at, zone),
+                    "ends": timezones.wall_clock(a.ends_at, zone),
+                }
+                for a in scheduling_queries.desk_day(actor=actor, day=date, doctor=doctor)
+            ]
+            week.append({"day": date, "visits": visits})
     can_manage = has_permission(actor.roles, "scheduling.manage_appointments", clinic)
     form = form or DeskBookingForm(
         doctors=[(str(d.external_id), d.full_name) for d in doctors],
@@ -111,6 +126,10 @@ def _desk_page(request, *, day: dt.date | None = None, form=None, problem: str =
         doctors=doctors,
         chosen=chosen,
         columns=columns,
+        week=week,
+        week_doctor=shown[0] if week else None,
+        previous_week=day - dt.timedelta(days=7),
+        next_week=day + dt.timedelta(days=7),
         can_manage=can_manage,
         form=form,
         move_form=MoveForm(initial={"day": day}, prefix="move"),
