@@ -5,6 +5,7 @@ in, mark absent, complete."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
@@ -197,24 +198,8 @@ def _expire_holds(doctor, now: dt.datetime) -> None:
     ).update(status=AppointmentStatus.EXPIRED, updated_at=now)
 
 
-def _slot_taken(
-    clinic, doctor, visit_type, starts_at, *, travel, now, notice, step, exclude=None
-) -> Conflict:
-    """A 409 naming the nearest free slots from that day on."""
-    zone = clinic.time_zone
-    day = timezones.to_local(starts_at, zone).date()
-    found = queries.doctor_slots(
-        clinic=clinic,
-        doctor=doctor,
-        visit_type=visit_type,
-        first_day=day,
-        last_day=day + dt.timedelta(days=1),  # the nearest free times: that day and the next
-        now=now,
-        travel_minutes=travel,
-        notice=notice,
-        step_minutes=step,
-        exclude=exclude,
-    )
+def _slot_taken(starts_at: dt.datetime, found) -> Conflict:
+    """A 409 naming the free slots nearest the one asked for (from ``found``, later ones first)."""
     later = [s for s in found if s.starts_at >= starts_at] + [s for s in found if s.starts_at < starts_at]
     return Conflict(
         _("This time is no longer free. Choose another."),
@@ -325,47 +310,29 @@ def appointment_book(
     step = 5 if desk else None
     policy = queries.booking_policy(clinic)
     ends_at = starts_at + dt.timedelta(minutes=int(minutes))
+    day = timezones.to_local(starts_at, clinic.time_zone).date()
+    slots = functools.partial(
+        queries.doctor_slots,
+        clinic=clinic,
+        doctor=doctor,
+        visit_type=visit_type,
+        now=now,
+        travel_minutes=travel,
+        notice=notice,
+        step_minutes=step,
+        exclude=rescheduling,
+    )
+
+    def taken() -> Conflict:  # offering the nearest free times: that day and the next
+        return _slot_taken(starts_at, slots(first_day=day, last_day=day + dt.timedelta(days=1)))
+
     if queries.occupying(doctor, starts_at, ends_at, now=now, exclude=rescheduling):
-        # plainly taken: refuse without queueing for the doctor's lock (a rush on one slot stays fast)
-        raise _slot_taken(
-            clinic,
-            doctor,
-            visit_type,
-            starts_at,
-            travel=travel,
-            now=now,
-            notice=notice,
-            step=step,
-            exclude=rescheduling,
-        )
+        raise taken()  # plainly taken: refused without queueing for the doctor's lock (a rush stays fast)
     with transaction.atomic():
         _lock_doctor(doctor)
         _expire_holds(doctor, now)
-        day = timezones.to_local(starts_at, clinic.time_zone).date()
-        free = queries.doctor_slots(
-            clinic=clinic,
-            doctor=doctor,
-            visit_type=visit_type,
-            first_day=day,
-            last_day=day,
-            now=now,
-            travel_minutes=travel,
-            notice=notice,
-            step_minutes=step,
-            exclude=rescheduling,
-        )
-        if not any(s.starts_at == starts_at for s in free):
-            raise _slot_taken(
-                clinic,
-                doctor,
-                visit_type,
-                starts_at,
-                travel=travel,
-                now=now,
-                notice=notice,
-                step=step,
-                exclude=rescheduling,
-            )
+        if not any(s.starts_at == starts_at for s in slots(first_day=day, last_day=day)):
+            raise taken()
         if rescheduling is not None:
             rescheduling.status = AppointmentStatus.CANCELLED
             rescheduling.cancelled_at = now
@@ -406,9 +373,7 @@ def appointment_book(
         except IntegrityError as exc:
             if sqlstate(exc) != EXCLUSION_VIOLATION:
                 raise
-            raise _slot_taken(
-                clinic, doctor, visit_type, starts_at, travel=travel, now=now, notice=notice, step=step
-            ) from None
+            raise taken() from None
 
 
 def _appointment(queryset, appointment_id) -> Appointment:
