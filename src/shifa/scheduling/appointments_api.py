@@ -174,6 +174,24 @@ def _answer(request: HttpRequest, status: int, appointment: Appointment) -> tupl
     return status, appointment_out(appointment, _language(request))
 
 
+def _book(request: HttpRequest, payload: BookIn, clinic, patient, channel: str) -> Appointment:
+    """The one booking flow, from the patient's app or the desk."""
+    data = payload.dict()
+    return actions.appointment_book(
+        actor=request.actor,
+        clinic=clinic,
+        patient=patient,
+        doctor_id=data["doctor_id"],
+        visit_type=data["visit_type"],
+        starts_at=data["starts_at"],
+        service_id=data["service_id"],
+        reason=data["reason"],
+        home=data["home"],
+        insurer_code=data["insurer"],
+        channel=channel,
+    )
+
+
 @router.get(
     "/slots",
     response={200: SlotsOut, **ERRORS},
@@ -227,21 +245,7 @@ def create_appointment(request: HttpRequest, payload: PatientBookIn):
         patient = patient_for_user(request.user)
         if clinic is None or patient is None:
             raise NotFound()
-        data = payload.dict()
-        appointment = actions.appointment_book(
-            actor=request.actor,
-            clinic=clinic,
-            patient=patient,
-            doctor_id=data["doctor_id"],
-            visit_type=data["visit_type"],
-            starts_at=data["starts_at"],
-            service_id=data["service_id"],
-            reason=data["reason"],
-            home=data["home"],
-            insurer_code=data["insurer"],
-            channel=Channel.APP,
-        )
-        return _answer(request, 201, appointment)
+        return _answer(request, 201, _book(request, payload, clinic, patient, Channel.APP))
 
     return Status(*once(request, run))
 
@@ -340,20 +344,9 @@ def book_at_desk(request: HttpRequest, clinic_id: uuid.UUID, payload: DeskBookIn
         patient = actions.desk_patient(
             actor=request.actor, patient_id=data["patient_id"], new_patient=data["new_patient"]
         )
-        appointment = actions.appointment_book(
-            actor=request.actor,
-            clinic=request.actor.require_clinic(),
-            patient=patient,
-            doctor_id=data["doctor_id"],
-            visit_type=data["visit_type"],
-            starts_at=data["starts_at"],
-            service_id=data["service_id"],
-            reason=data["reason"],
-            home=data["home"],
-            insurer_code=data["insurer"],
-            channel=Channel.DESK,
+        return _answer(
+            request, 201, _book(request, payload, request.actor.require_clinic(), patient, Channel.DESK)
         )
-        return _answer(request, 201, appointment)
 
     return Status(*once(request, run))
 
