@@ -36,6 +36,12 @@ def safe_next(request: HttpRequest) -> str:
     return next_url
 
 
+def problem_text(problem: Problem) -> str:
+    """An action's refusal as one sentence for a page without a form to put it on: its field messages, or else
+    its detail."""
+    return " ".join(str(e.message) for e in problem.errors) or str(problem.detail)
+
+
 def show_problem(form, problem: Problem) -> int:
     """Put an action's refusal on the form (field errors on their fields); the status to answer with."""
     placed = False

@@ -24,7 +24,7 @@ from shifa.scheduling import actions as scheduling_actions
 from shifa.scheduling import queries as scheduling_queries
 from shifa.scheduling.models import AppointmentStatus, Channel
 
-from .account_views import show_problem
+from .account_views import problem_text, show_problem
 from .clinic_views import _render
 
 STEPS = {
@@ -232,7 +232,7 @@ def clinic_desk_appointment(request: HttpRequest, clinic_id, appointment_id) -> 
     except NotFound:
         raise
     except Problem as exc:
-        detail = " ".join(e.message for e in exc.errors) or exc.detail
+        detail = problem_text(exc)
         return _desk_page(
             request, day=day, problem=detail, status=exc.status if exc.status in {403, 409} else 400
         )

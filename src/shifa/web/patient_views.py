@@ -28,6 +28,8 @@ from shifa.scheduling import queries as scheduling_queries
 from shifa.scheduling.models import AppointmentStatus, Channel
 from shifa.tenancy.queries import bookable_clinic, clinic_doctor
 
+from .account_views import problem_text
+
 DAYS_SHOWN = 7
 
 
@@ -263,10 +265,6 @@ class HoldForm(forms.Form):
     reason = forms.CharField(required=False, max_length=500)
 
 
-def _problem_text(exc: Problem) -> str:
-    return " ".join(str(e.message) for e in exc.errors) or str(exc.detail)
-
-
 @page("appointments.book", methods=("POST",))
 @require_http_methods(["POST"])
 def patient_book(request: HttpRequest) -> HttpResponse:
@@ -318,7 +316,7 @@ def patient_book(request: HttpRequest) -> HttpResponse:
             request,
             data["clinic"],
             data["doctor"],
-            problem=_problem_text(exc),
+            problem=problem_text(exc),
             status=409 if exc.status == 409 else 400,
         )
     return redirect("web:patient_appointment", appointment_id=appointment.external_id)
@@ -439,7 +437,7 @@ def patient_appointment_step(request: HttpRequest, appointment_id) -> HttpRespon
             {
                 **_appointment_context(request, appointment),
                 "nav": "appointments",
-                "problem": _problem_text(exc),
+                "problem": problem_text(exc),
             },
             status=409 if exc.status == 409 else 400,
         )
@@ -481,7 +479,7 @@ def patient_rate(request: HttpRequest, appointment_id) -> HttpResponse:
             raise
         except Problem as exc:
             status = 409 if exc.status == 409 else 400
-            form.add_error(None, _problem_text(exc))
+            form.add_error(None, problem_text(exc))
         else:
             messages.success(request, _("Thank you. Your rating will be shown once it is reviewed."))
             return redirect("web:patient_appointment", appointment_id=appointment_id)

@@ -15,7 +15,7 @@ from shifa.catalog import actions as catalog_actions
 from shifa.catalog import queries as catalog_queries
 from shifa.core.errors import Problem
 
-from .account_views import show_problem
+from .account_views import problem_text, show_problem
 
 
 def _context(nav: str, **extra) -> dict:
@@ -268,7 +268,7 @@ def platform_rating(request: HttpRequest, rating_id) -> HttpResponse:
     except Problem as exc:
         if exc.status == 404:
             raise
-        messages.error(request, " ".join(str(e.message) for e in exc.errors) or exc.detail)
+        messages.error(request, problem_text(exc))
         return redirect("web:platform_ratings")
     messages.success(request, _("Rating published.") if decision == "publish" else _("Rating rejected."))
     return redirect("web:platform_ratings")

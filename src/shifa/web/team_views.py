@@ -29,7 +29,7 @@ from shifa.scheduling import queries as scheduling_queries
 from shifa.tenancy import actions as tenancy_actions
 from shifa.tenancy import queries as tenancy_queries
 
-from .account_views import show_problem
+from .account_views import problem_text, show_problem
 from .clinic_views import SPOKEN, HoursForm, _renamed, _render, parse_week
 from .views import _role_names
 
@@ -109,7 +109,7 @@ def clinic_member(request: HttpRequest, clinic_id, membership_id) -> HttpRespons
     except NotFound:
         raise
     except Problem as exc:
-        detail = " ".join(e.message for e in exc.errors) or exc.detail
+        detail = problem_text(exc)
         return _staff_page(request, problem=detail, status=exc.status if exc.status in {403, 409} else 400)
     name = membership.user.full_name
     if active == "off":
@@ -149,7 +149,7 @@ def clinic_role_permission(request: HttpRequest, clinic_id, role, permission) ->
     except Problem as exc:
         if exc.status == 404:
             raise
-        messages.error(request, " ".join(e.message for e in exc.errors) or exc.detail)
+        messages.error(request, problem_text(exc))
         return redirect("web:clinic_roles", clinic_id=clinic_id)
     messages.success(request, _("Permission saved."))
     return redirect("web:clinic_roles", clinic_id=clinic_id)
