@@ -24,6 +24,37 @@ from tests.factories import (
 )
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database holds the reference data Shifa ships (ICD-9-CM, medications, tests, vaccines, vital
+    signs …), as every real database does after its first start."""
+    from django.apps import apps
+    from django.db.models.signals import post_migrate
+
+    from shifa.catalog.actions import reference_data_ensure
+
+    with django_db_blocker.unblock():
+        reference_data_ensure()
+
+    def reload(**kwargs):
+        reference_data_ensure()
+
+    # A transactional test ends by emptying every table (Django's flush), which then sends post_migrate: the
+    # reference data comes back before the next test.
+    post_migrate.connect(
+        reload, sender=apps.get_app_config("catalog"), weak=False, dispatch_uid="test-reference"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_field_keys():
+    """Each test starts without remembered data keys (a key made by an earlier test may have been rolled back)."""
+    from shifa.core import keys
+
+    keys.keyring.clear()
+    yield
+
+
 @pytest.fixture(scope="session", autouse=True)
 def oidc_keys():
     """Google and Apple as far as sign-in can tell: a JWKS on loopback and ID tokens signed with its key."""

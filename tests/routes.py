@@ -407,6 +407,228 @@ def _desk_booking(user) -> dict:
     }
 
 
+# --- the clinical record --------------------------------------------------------------------------------------------
+
+
+def _record_patient(t: Target, spec: RouteSpec) -> str:
+    """The caller's own patient for /me routes; otherwise a patient with an appointment at the target clinic
+    today (so the clinic is caring for them)."""
+    patient = _patient_in_care(t)
+    if spec.path.startswith("/api/v1/me/") and t.user is not None:
+        from shifa.records.models import Patient
+
+        own = Patient.objects.filter(user=t.user).first()
+        return str((own or patient).external_id)
+    return str(patient.external_id)
+
+
+def _patient_in_care(t: Target):
+    import datetime as dt
+
+    from shifa.core import timezones
+    from shifa.records.models import Patient
+    from shifa.scheduling.models import Appointment
+
+    cached = getattr(t, "record_patient", None)
+    if cached is not None:
+        return cached
+    doctor = _bookable(t.clinic)
+    patient = Patient.objects.create(full_name="Chart patient")
+    taken = Appointment.unscoped.filter(doctor=doctor).count()
+    starts = timezones.now().replace(microsecond=0) + dt.timedelta(hours=1 + taken)
+    Appointment.unscoped.create(
+        clinic=t.clinic,
+        doctor=doctor,
+        patient=patient,
+        visit_type="office",
+        starts_at=starts,
+        ends_at=starts + dt.timedelta(minutes=30),
+        status="booked",
+        channel="desk",
+    )
+    t.record_patient = patient
+    return patient
+
+
+def _visit(t: Target, spec: RouteSpec) -> str:
+    """A visit of the target clinic in the state the route acts on: committed for amendments (and for reads),
+    with a primary diagnosis to commit, empty to discard, a draft to write in."""
+    from shifa.catalog.models import Diagnosis
+    from shifa.core import timezones
+    from shifa.records.models import Visit, VisitDiagnosis
+
+    if "/me/" in spec.path and t.user is not None:
+        from shifa.records.models import Patient
+
+        t.record_patient = Patient.objects.filter(user=t.user).first() or getattr(t, "record_patient", None)
+    patient = _patient_in_care(t)
+    doctor = _bookable(t.clinic)
+    visit = Visit.unscoped.create(
+        clinic=t.clinic,
+        patient=patient,
+        doctor=doctor,
+        origin="walk_in",
+        started_at=timezones.now(),
+        created_by=doctor,
+        complaint="Cough for three days",
+    )
+    path = spec.path
+    if not path.endswith("/{visit_id}") or spec.method != "DELETE":
+        diagnosis = Diagnosis.objects.get(code="4019")
+        VisitDiagnosis.unscoped.create(clinic=t.clinic, visit=visit, diagnosis=diagnosis, rank="primary")
+    else:
+        Visit.unscoped.filter(pk=visit.pk).update(complaint="")
+    if path.endswith("/amendments") or (spec.method == "GET" and "/me/" in path):
+        now = timezones.now()
+        Visit.unscoped.filter(pk=visit.pk).update(is_committed=True, committed_at=now, committed_by=doctor)
+    t.record_visit = visit
+    return str(visit.external_id)
+
+
+def _visit_item(t: Target, spec: RouteSpec) -> str:
+    """The row of the visit filled in just before (a diagnosis, prescription line, order, referral or sick leave)."""
+    import datetime as dt
+
+    from shifa.catalog.models import Diagnosis, LabTest, Medication
+    from shifa.records.models import Order, Prescription, Referral, SickLeave, VisitDiagnosis
+
+    visit = getattr(t, "record_visit", None)
+    if visit is None:
+        return str(uuid.uuid4())
+    common = {"clinic": t.clinic, "visit": visit}
+    if "/diagnoses/" in spec.path:
+        row = VisitDiagnosis.unscoped.create(
+            **common, diagnosis=Diagnosis.objects.get(code="4660"), rank="secondary"
+        )
+    elif "/prescriptions/" in spec.path:
+        row = Prescription.unscoped.create(
+            **common,
+            medication=Medication.objects.get(code="amoxicillin"),
+            strength="500 mg",
+            dose=1,
+            dose_unit="capsule",
+            frequency="three_times_daily",
+            duration_days=7,
+        )
+    elif "/orders/" in spec.path:
+        row = Order.unscoped.create(**common, kind="lab", lab_test=LabTest.objects.get(code="718-7"))
+    elif "/referrals/" in spec.path:
+        row = Referral.unscoped.create(**common, to_clinic=t.clinic, reason="Second opinion")
+    else:
+        row = SickLeave.unscoped.create(**common, starts_on=dt.date.today(), days=2)
+    return str(row.external_id)
+
+
+def _order(t: Target) -> str:
+    from shifa.catalog.models import LabTest
+    from shifa.records.models import Order
+
+    fake = RouteSpec(method="GET", path="/x", name="", kind="api", permission=None, public=False)
+    _visit(t, fake)
+    order = Order.unscoped.create(
+        clinic=t.clinic, visit=t.record_visit, kind="lab", lab_test=LabTest.objects.get(code="718-7")
+    )
+    return str(order.external_id)
+
+
+def _result(t: Target, spec: RouteSpec) -> str:
+    from django.core.files.base import ContentFile
+
+    from shifa.core import timezones
+    from shifa.records.models import Order, OrderResult
+
+    if spec.path.startswith("/api/v1/me/") and t.user is not None:
+        from shifa.records.models import Patient, Visit
+
+        own = Patient.objects.filter(user=t.user).first()
+        if own is not None:
+            t.record_patient = own
+    order = Order.unscoped.get(external_id=_order(t))
+    if spec.path.startswith("/api/v1/me/"):
+        from shifa.records.models import Visit
+
+        now = timezones.now()
+        Visit.unscoped.filter(pk=order.visit_id).update(is_committed=True, committed_at=now)
+    now = timezones.now()
+    result = OrderResult(
+        clinic=t.clinic,
+        order=order,
+        summary="Normal",
+        reported_at=now,
+        recorded_by=order.visit.doctor,
+        is_committed=True,
+        committed_at=now,
+        file_name="report.pdf",
+        content_type="application/pdf",
+    )
+    result.file.save("report.pdf", ContentFile(b"%PDF-1.4 result"), save=False)
+    result.save()
+    return str(result.external_id)
+
+
+def _fact(t: Target, spec: RouteSpec) -> str:
+    import datetime as dt
+
+    from shifa.catalog.models import Diagnosis, Medication, Vaccine
+    from shifa.records.models import Allergy, Condition, Immunization, MedicationStatement
+
+    patient = _patient_in_care(t)
+    recorder = _bookable(t.clinic)
+    common = {"clinic": t.clinic, "patient": patient, "recorded_by": recorder}
+    if "/allergies/" in spec.path:
+        row = Allergy.unscoped.create(**common, substance="Peanuts")
+    elif "/conditions/" in spec.path:
+        row = Condition.unscoped.create(**common, diagnosis=Diagnosis.objects.get(code="25000"))
+    elif "/medications/" in spec.path:
+        row = MedicationStatement.unscoped.create(
+            **common, medication=Medication.objects.get(code="metformin")
+        )
+    else:
+        row = Immunization.unscoped.create(
+            **common, vaccine=Vaccine.objects.order_by("pk").first(), given_on=dt.date(2020, 1, 1)
+        )
+    return str(row.external_id)
+
+
+def _grant(t: Target) -> str:
+    from shifa.records.models import Grant, Patient
+
+    patient = (Patient.objects.filter(user=t.user).first() if t.user else None) or Patient.objects.create(
+        full_name="Sharing patient"
+    )
+    grant = Grant.objects.create(patient=patient, clinic=t.clinic, granted_by=t.user or _bookable(t.clinic))
+    return str(grant.external_id)
+
+
+def _pdf_upload():
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("report.pdf", b"%PDF-1.4 report", content_type="application/pdf")
+
+
+def _vaccine_code() -> str:
+    from shifa.catalog.models import Vaccine
+
+    return Vaccine.objects.order_by("pk").first().code
+
+
+def _share_body(user) -> dict:
+    return {"clinic_id": str(_clinic_of(None).external_id), "days": 30}
+
+
+def _visit_open_body(user) -> dict:
+    from shifa.records.models import Patient
+
+    clinic = _clinic_of(user)
+    target = Target(clinic, None)
+    _patient_in_care(target)
+    body = {"patient_id": str(target.record_patient.external_id)}
+    doctor = _bookable(clinic)
+    body["doctor_id"] = str(doctor.external_id)
+    assert Patient.objects.filter(pk=target.record_patient.pk).exists()
+    return body
+
+
 def params_of(spec: RouteSpec) -> list[str]:
     return PARAM.findall(spec.path)
 
@@ -437,6 +659,13 @@ PROVIDERS = {
     "listed_clinic_id": lambda t: str(t.clinic.external_id),
     "rating_id": lambda t: _rating(t),
     "wait_id": lambda t: _wait(t),
+    "patient_id": _record_patient,
+    "visit_id": _visit,
+    "item_id": _visit_item,
+    "order_id": _order,
+    "result_id": _result,
+    "fact_id": _fact,
+    "grant_id": _grant,
     "service_id": _service,
     "subscription_id": _push_subscription,
     "provider": lambda t: "google",
@@ -446,7 +675,62 @@ PROVIDERS = {
 }
 
 #: A body that passes validation for each operation that takes one (so that "allowed" means a 2xx answer).
+_VITALS = {"readings": {"8480-6": 120, "8462-4": 80}}
+_STATUS = {"status": "resolved"}
 BODIES = {
+    ("POST", "/api/v1/clinics/{clinic_id}/visits"): _visit_open_body,
+    ("PATCH", "/api/v1/clinics/{clinic_id}/visits/{visit_id}"): {
+        "complaint": "Cough",
+        "notes": "Chest clear",
+    },
+    ("POST", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/triage"): {"triage": "routine"},
+    ("POST", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/vitals"): _VITALS,
+    ("POST", "/api/v1/clinics/{clinic_id}/patients/{patient_id}/vitals"): _VITALS,
+    ("POST", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/diagnoses"): {"code": "466.0"},
+    ("POST", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/prescriptions"): {
+        "medication": "paracetamol",
+        "strength": "500 mg",
+        "dose": "1",
+        "dose_unit": "tablet",
+        "frequency": "every_8_hours",
+        "duration_days": 3,
+    },
+    ("POST", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/orders"): {"kind": "lab", "test": "718-7"},
+    ("POST", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/referrals"): {
+        "specialty": "cardiology",
+        "reason": "Murmur",
+    },
+    ("PUT", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/sick-leave"): {
+        "starts_on": "2026-12-01",
+        "days": 2,
+    },
+    ("POST", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/amendments"): {"reason": "Wrong side"},
+    ("POST", "/api/v1/clinics/{clinic_id}/orders/{order_id}/results"): {
+        "values": [{"name": "Haemoglobin", "value": "13.5", "unit": "g/dL", "low": "12", "high": "16"}]
+    },
+    ("POST", "/api/v1/clinics/{clinic_id}/patients/{patient_id}/allergies"): {"substance": "Peanuts"},
+    ("POST", "/api/v1/clinics/{clinic_id}/patients/{patient_id}/conditions"): {"code": "250.00"},
+    ("POST", "/api/v1/clinics/{clinic_id}/patients/{patient_id}/medications"): {"medication": "metformin"},
+    ("POST", "/api/v1/clinics/{clinic_id}/patients/{patient_id}/immunizations"): lambda user: {
+        "vaccine": _vaccine_code(),
+        "given_on": "2020-01-01",
+    },
+    ("PATCH", "/api/v1/clinics/{clinic_id}/allergies/{fact_id}"): _STATUS,
+    ("PATCH", "/api/v1/clinics/{clinic_id}/conditions/{fact_id}"): _STATUS,
+    ("PATCH", "/api/v1/clinics/{clinic_id}/medications/{fact_id}"): _STATUS,
+    ("PATCH", "/api/v1/clinics/{clinic_id}/immunizations/{fact_id}"): _STATUS,
+    ("POST", "/api/v1/me/dependants"): {
+        "full_name": "Child of patient",
+        "date_of_birth": "2020-05-01",
+        "sex": "female",
+        "relation": "child",
+    },
+    ("PATCH", "/api/v1/me/patients/{patient_id}"): {"blood_group": "O+"},
+    ("POST", "/api/v1/me/grants"): _share_body,
+    ("POST", "/api/v1/clinics/{clinic_id}/orders/{order_id}/results/file"): lambda user: {
+        "file": _pdf_upload(),
+        "summary": "Report attached",
+    },
     ("POST", "/api/v1/auth/tokens"): {"email": "nobody@example.jo", "password": "x"},
     ("PUT", "/api/v1/clinics/{clinic_id}/roles/{role}/permissions/{permission}"): {"granted": True},
     ("POST", "/api/v1/clinics/{clinic_id}/invitations"): lambda user: {
@@ -718,7 +1002,7 @@ def _recovery_code(user) -> str:
 
 #: A query string for operations that need one to answer 2xx.
 #: Providers that make an object in the state the route acts on, so they are told the route too.
-NEEDS_ROUTE = {"appointment_id"}
+NEEDS_ROUTE = {"appointment_id", "patient_id", "visit_id", "item_id", "result_id", "fact_id"}
 
 QUERIES = {
     ("GET", "/api/v1/clinics/{clinic_id}/appointments"): "?day=2026-12-01",
@@ -727,6 +1011,9 @@ QUERIES = {
         "/api/v1/slots",
     ): "?clinic=00000000-0000-0000-0000-000000000000&doctor=00000000-0000-0000-0000-000000000000",
     ("GET", "/api/v1/reference/diagnoses"): "?q=250",
+    ("GET", "/api/v1/clinics/{clinic_id}/visits"): "?day=2026-12-01",
+    ("GET", "/api/v1/clinics/{clinic_id}/patients/{patient_id}/vitals"): "?code=8480-6",
+    ("GET", "/api/v1/clinics/{clinic_id}/patients"): "?q=Chart",
     ("GET", "/api/v1/clinics/{clinic_id}/service-areas/coverage"): "?lat=31.95&lng=35.91",
 }
 
@@ -770,7 +1057,7 @@ def call(spec: RouteSpec, url: str, user=None, *, mfa: bool = True):
     if spec.method in {"POST", "PUT", "PATCH"}:
         body = BODIES.get((spec.method, spec.path), {})
         body = body(user) if callable(body) else body
-        if spec.kind == "page":  # pages take forms
+        if spec.kind == "page" or any(hasattr(v, "read") for v in body.values()):  # forms and files
             return fn(url, body, **extra)
         return fn(url, json.dumps(body), content_type="application/json", **extra)
     return fn(url, **extra)

@@ -92,6 +92,8 @@ def _mount_routers() -> None:
     from shifa.directory.search_api import router as search_router
     from shifa.documents.api import router as documents_router
     from shifa.notifications.api import router as notifications_router
+    from shifa.records.api import router as records_router
+    from shifa.records.patient_api import router as my_record_router
     from shifa.scheduling.api import router as scheduling_router
     from shifa.scheduling.appointments_api import router as appointments_router
     from shifa.tenancy.api import router as tenancy_router
@@ -108,6 +110,8 @@ def _mount_routers() -> None:
     api.add_router("", directory_router)
     api.add_router("", search_router)
     api.add_router("", ratings_router)
+    api.add_router("", records_router)
+    api.add_router("", my_record_router)
 
 
 _mount_routers()

@@ -11,11 +11,11 @@ from shifa.catalog.models import Medication, Specialty, VitalSignType
 from tests.conftest import sign_in_page
 
 MEDICATION = {
-    "code": "amoxicillin",
-    "name_en": "Amoxicillin",
-    "name_ar": "أموكسيسيلين",
-    "atc_code": "J01CA04",
-    "brands": "Amoxil\nJ-Mox",
+    "code": "pivmecillinam",
+    "name_en": "Pivmecillinam",
+    "name_ar": "بيفميسيلينام",
+    "atc_code": "J01CA08",
+    "brands": "Selexid\nJ-Mox",
     "forms": ["capsule", "oral_suspension"],
     "strengths": "250 mg\n500 mg\n125 mg/5 mL",
     "is_active": "on",
@@ -30,8 +30,8 @@ def console(cast):
 def test_a_medication_is_added_and_changed_with_lists_typed_one_per_line(console, cast, api):
     added = console.post("/platform/reference/medications/new", MEDICATION)
     assert added.status_code == 302
-    medication = Medication.objects.get(code="amoxicillin")
-    assert medication.brands == ["Amoxil", "J-Mox"]
+    medication = Medication.objects.get(code="pivmecillinam")
+    assert medication.brands == ["Selexid", "J-Mox"]
     assert medication.forms == ["capsule", "oral_suspension"]
     assert medication.strengths == ["250 mg", "500 mg", "125 mg/5 mL"]
     assert added.url == f"/platform/reference/medications/{medication.external_id}"
@@ -45,15 +45,15 @@ def test_a_medication_is_added_and_changed_with_lists_typed_one_per_line(console
     assert medication.strengths == ["500 mg", "1 g"] and medication.is_active is False
 
     # Out of use: the clinics' lookups no longer offer it, the console still lists it.
-    found = api(cast.staff_a["doctor"]).get("/api/v1/reference/medications?q=amox").json()["items"]
+    found = api(cast.staff_a["doctor"]).get("/api/v1/reference/medications?q=pivm").json()["items"]
     assert found == []
-    listed = console.get("/platform/reference/medications?q=amox").content.decode()
-    assert "Amoxicillin" in listed
+    listed = console.get("/platform/reference/medications?q=pivm").content.decode()
+    assert "Pivmecillinam" in listed
 
 
 def test_every_change_is_in_the_audit_log_with_the_admin_and_before_after(console, cast, api):
     console.post("/platform/reference/medications/new", MEDICATION)
-    medication = Medication.objects.get(code="amoxicillin")
+    medication = Medication.objects.get(code="pivmecillinam")
     console.post(
         f"/platform/reference/medications/{medication.external_id}", {**MEDICATION, "atc_code": "J01CA01"}
     )
@@ -65,10 +65,10 @@ def test_every_change_is_in_the_audit_log_with_the_admin_and_before_after(consol
     assert [e["operation"] for e in events] == ["UPDATE", "INSERT"]
     update = events[0]
     assert update["actor"] == str(cast.platform_admin.external_id)
-    assert update["before"]["atc_code"] == "J01CA04" and update["after"]["atc_code"] == "J01CA01"
+    assert update["before"]["atc_code"] == "J01CA08" and update["after"]["atc_code"] == "J01CA01"
     viewer = console.get(f"/platform/audit?table=catalog_medication&entity_id={medication.external_id}")
     body = viewer.content.decode()
-    assert "J01CA04" in body and "J01CA01" in body and cast.platform_admin.email in body
+    assert "J01CA08" in body and "J01CA01" in body and cast.platform_admin.email in body
 
 
 @pytest.mark.parametrize(
@@ -85,14 +85,14 @@ def test_bad_medication_input_is_refused_on_its_field_and_nothing_is_saved(conso
     response = console.post("/platform/reference/medications/new", {**MEDICATION, **change})
     assert response.status_code == 400
     assert field in response.context["form"].errors
-    assert not Medication.objects.exists()
+    assert not Medication.objects.filter(code="pivmecillinam").exists()
 
 
 def test_a_code_already_taken_is_refused(console):
     assert console.post("/platform/reference/medications/new", MEDICATION).status_code == 302
     again = console.post("/platform/reference/medications/new", {**MEDICATION, "name_en": "Other"})
     assert again.status_code == 400 and "code" in again.context["form"].errors
-    assert Medication.objects.count() == 1
+    assert Medication.objects.filter(code="pivmecillinam").count() == 1
 
 
 def test_a_vital_sign_range_must_be_ordered_and_within_what_is_accepted(console):

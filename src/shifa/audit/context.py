@@ -37,3 +37,9 @@ def audit_context(**metadata) -> Iterator[None]:
 def add_to_audit_context(**metadata) -> None:
     """Add metadata to the context already entered (a no-op outside one)."""
     pghistory.context(**{k: v for k, v in metadata.items() if v is not None})
+
+
+def current_metadata() -> dict:
+    """The metadata of the context entered (empty outside one)."""
+    tracker = getattr(pghistory.runtime._tracker, "value", None)
+    return dict(tracker.metadata) if tracker is not None else {}

@@ -42,3 +42,34 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation} {self.table_name}:{self.entity_id}"
+
+
+class ReadScope(models.TextChoices):
+    CHART = "chart", _("Chart")
+    VISIT = "visit", _("Visit")
+    RESULT = "result", _("Result")
+    DOCUMENT = "document", _("Document")
+
+
+class RecordRead(models.Model):
+    """One read of a patient's clinical content by someone other than the patient (ID-5): who, for which clinic,
+    in which role, when, and what. The patient sees these in the app. Append-only, like the audit table."""
+
+    id = models.BigAutoField(primary_key=True)
+    occurred_at = models.DateTimeField(_("time"))
+    patient = models.ForeignKey("records.Patient", on_delete=models.PROTECT, related_name="+")
+    clinic = models.ForeignKey("tenancy.Clinic", null=True, on_delete=models.PROTECT, related_name="+")
+    reader = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(_("role"), max_length=40)
+    scope = models.CharField(_("what was read"), max_length=10, choices=ReadScope.choices)
+    subject = models.UUIDField(_("which"), null=True, blank=True)
+    request_id = models.CharField(max_length=128, blank=True, default="")
+
+    class Meta:
+        db_table = "audit_record_read"
+        verbose_name = _("record read")
+        verbose_name_plural = _("record reads")
+        indexes = [models.Index(fields=["patient", "-occurred_at"], name="audit_read_patient_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} of patient {self.patient_id} by {self.reader_id}"

@@ -11,9 +11,9 @@ from django.apps import apps
 
 from shifa.core.models import Committable, audit_triggers, committed_guard_triggers
 
-#: The audit table itself, and read models: derived data rebuilt from audited tables, whose changes would only
+#: The audit table and the read log themselves (append-only logs of their own), and read models: derived data rebuilt from audited tables, whose changes would only
 #: repeat what the audit log already says (and at a rate of one row per booking per listing).
-EXCLUDED = {"audit.AuditEvent", "directory.DoctorListing"}
+EXCLUDED = {"audit.AuditEvent", "audit.RecordRead", "directory.DoctorListing"}
 
 
 def is_domain_model(model) -> bool:

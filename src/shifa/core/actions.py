@@ -1,15 +1,18 @@
-"""Writes shared by every domain: doing a request's work once per idempotency key (API.md)."""
+"""Writes shared by every domain: doing a request's work once per idempotency key (API.md); field-encryption
+data keys (``shifa.core.keys``)."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
+from . import keys
 from .errors import Conflict, FieldError, ValidationFailed
-from .models import IdempotentRequest
+from .models import DataKey, IdempotentRequest
 
 MAX_KEY_LENGTH = 200
 
@@ -51,5 +54,39 @@ def idempotent_call(
             return record.status_code, record.response
         status, body = run()
         record.status_code, record.response = status, body
-        record.save(update_fields=["status_code", "response", "updated_at"])
+        record.save(update_fields=["status_code", "sealed_response", "updated_at"])
         return status, body
+
+
+def data_key_create(*, only_if_missing: bool = False) -> DataKey:
+    """A new data key, wrapped by the current master key; it becomes the one that encrypts new values. With
+    ``only_if_missing`` (the first encryption of a fresh database), an active key another process created first
+    is returned instead."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('shifa.data_key'))")
+        if only_if_missing:
+            existing = DataKey.objects.filter(retired_at__isnull=True).order_by("-id").first()
+            if existing is not None:
+                return existing
+        master = keys.provider().current()
+        wrapped = keys.provider().wrap(master, AESGCM.generate_key(256))
+        return DataKey.objects.create(master_key_id=master, wrapped=wrapped)
+
+
+def field_keys_rotate(*, rewrap: bool = True) -> dict[str, int]:
+    """Start a new data key under the current master key and rewrap every older data key under it (the data
+    written with them stays as it is: committed clinical rows can never be rewritten)."""
+    rewrapped = 0
+    with transaction.atomic():
+        new = data_key_create()
+        if rewrap:
+            master = keys.provider().current()
+            for row in DataKey.objects.select_for_update().exclude(pk=new.pk).exclude(master_key_id=master):
+                raw = keys.provider().unwrap(row.master_key_id, bytes(row.wrapped))
+                row.wrapped = keys.provider().wrap(master, raw)
+                row.master_key_id = master
+                row.save(update_fields=["wrapped", "master_key_id", "updated_at"])
+                rewrapped += 1
+    keys.keyring.clear()
+    return {"data_key": new.pk, "rewrapped": rewrapped}

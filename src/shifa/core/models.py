@@ -10,12 +10,16 @@ Both get their database triggers from ``shifa.audit.triggers`` (attached to ever
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pgtrigger
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+
+from .fields import EncryptedTextField
 
 
 class SharedFunctionTrigger(pgtrigger.Trigger):
@@ -27,12 +31,14 @@ class SharedFunctionTrigger(pgtrigger.Trigger):
     triggers' life cycle in migrations.)
     """
 
-    def __init__(self, *, function: str, **kwargs) -> None:
+    def __init__(self, *, function: str, arguments: tuple[str, ...] = (), **kwargs) -> None:
         self.function = function
+        self.arguments = arguments
         super().__init__(func="RETURN NULL;", **kwargs)
 
     def render_execute(self, model) -> str:
-        return f"{self.function}()"
+        quoted = ", ".join("'" + argument.replace("'", "''") + "'" for argument in self.arguments)
+        return f"{self.function}({quoted})"
 
 
 def audit_triggers() -> list[pgtrigger.Trigger]:
@@ -71,6 +77,21 @@ def committed_guard_triggers() -> list[pgtrigger.Trigger]:
             condition=pgtrigger.Q(new__is_committed=True, new__committed_at__isnull=True),
             function="shifa_reject_commit_without_time",
         ),
+    ]
+
+
+def under_committed_triggers(parent_table: str, parent_column: str) -> list[pgtrigger.Trigger]:
+    """For a row that belongs to a ``Committable`` parent (a diagnosis in a visit): reject inserting, changing or
+    deleting it once the parent is committed. The function waits for a commit in progress (it share-locks the
+    parent), so a row cannot slip in beside a concurrent commit."""
+    return [
+        SharedFunctionTrigger(
+            name="under_committed",
+            when=pgtrigger.Before,
+            operation=pgtrigger.Insert | pgtrigger.Update | pgtrigger.Delete,
+            function="shifa_reject_change_under_committed",
+            arguments=(parent_table, parent_column),
+        )
     ]
 
 
@@ -128,10 +149,33 @@ class IdempotentRequest(BaseModel):
     key = models.CharField(max_length=200)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body")
     status_code = models.PositiveSmallIntegerField(null=True)
-    response = models.JSONField(null=True)
+    #: The answer as JSON, encrypted: answers may carry clinical content (shifa.core.keys).
+    sealed_response = EncryptedTextField(blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="core_idempotency_once_per_key")]
 
     def __str__(self) -> str:
         return self.key
+
+    @property
+    def response(self):
+        return json.loads(self.sealed_response) if self.sealed_response else None
+
+    @response.setter
+    def response(self, value) -> None:
+        self.sealed_response = json.dumps(value, cls=DjangoJSONEncoder)
+
+
+class DataKey(BaseModel):
+    """A data key for field encryption, wrapped by a master key of the key provider (``shifa.core.keys``)."""
+
+    master_key_id = models.CharField(max_length=64)
+    wrapped = models.BinaryField()
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "core_data_key"
+
+    def __str__(self) -> str:
+        return f"data key {self.pk} (under {self.master_key_id})"

@@ -41,3 +41,10 @@ def new_vapid_private_key() -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
+
+
+def new_master_key() -> str:
+    """The first master key of field encryption (``shifa.core.keys``)."""
+    import base64
+
+    return "m1:" + base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()

@@ -1,10 +1,464 @@
-"""Reads of the patient record."""
+"""Reads of the patient record, for the clinic (scoped by ``policies.chart_access`` and logged in the read log)
+and for the patient (their own record and their dependants', committed content only)."""
 
 from __future__ import annotations
 
-from .models import Patient
+import datetime as dt
+from dataclasses import dataclass, field
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from shifa.access.policies import Actor
+from shifa.audit.models import ReadScope, RecordRead
+from shifa.core import timezones
+from shifa.core.errors import NotFound
+from shifa.core.pagination import Page, check_limit, decode_cursor, encode_cursor
+
+from . import policies
+from .models import (
+    Allergy,
+    Condition,
+    FactStatus,
+    Grant,
+    Immunization,
+    MedicationStatement,
+    Order,
+    OrderResult,
+    Patient,
+    Prescription,
+    Referral,
+    SickLeave,
+    Visit,
+    VisitDiagnosis,
+    Vital,
+)
 
 
 def patient_for_user(user) -> Patient | None:
     """The patient a signed-in user is, if any."""
     return Patient.objects.filter(user=user).first()
+
+
+def _log(actor: Actor, patient: Patient, scope: str, subject=None) -> None:
+    from shifa.audit.actions import record_read
+
+    record_read(actor=actor, patient=patient, scope=scope, subject=subject, role=policies.reading_role(actor))
+
+
+# --- finding patients -------------------------------------------------------------------------------------------
+
+
+def patient_search(*, actor: Actor, query: str, limit: int = 20) -> list[Patient]:
+    """The clinic's patients by name or phone; or anyone on the platform by exact national number (blind index),
+    so that a walk-in patient already on Shifa is not registered twice."""
+    from .actions import national_id_index, normalize_national_id
+
+    query = " ".join((query or "").split())
+    if len(query) < 2:
+        return []
+    clinic = actor.require_clinic()
+    digits = query.replace(" ", "")
+    try:
+        national = normalize_national_id(digits) if digits.isdigit() and len(digits) == 10 else ""
+    except Exception:
+        national = ""
+    mine = policies.clinic_patients(clinic.pk)
+    found = Q(full_name__icontains=query) | Q(full_name_ar__icontains=query)
+    if digits.lstrip("+").isdigit():
+        found |= Q(phone__endswith=digits.lstrip("+").lstrip("0"))
+    results = list(mine.filter(found).order_by("full_name", "id")[:limit])
+    if national:
+        match = Patient.objects.filter(national_id_index=national_id_index(national)).first()
+        if match is not None and match not in results:
+            results.insert(0, match)
+    return results[:limit]
+
+
+# --- the chart -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Chart:
+    patient: Patient
+    shared: bool
+    allergies: list[Allergy]
+    conditions: list[Condition]
+    medications: list[MedicationStatement]
+    current_prescriptions: list[Prescription]
+    immunizations: list[Immunization]
+    latest_vitals: list[Vital]
+    timeline: Page
+    amendments: dict[int, list[Visit]] = field(default_factory=dict)
+
+
+def _visible_visits(access: policies.ChartAccess) -> QuerySet[Visit]:
+    """The visits the clinic may read: its own (drafts included) and, when shared, other clinics' committed ones."""
+    own = Q(clinic_id=access.clinic_id)
+    others = Q(is_committed=True) & ~own
+    allowed = own | others if access.shared else own
+    return Visit.unscoped.filter(allowed, patient=access.patient)
+
+
+def _facts(model, access: policies.ChartAccess):
+    return (
+        model.unscoped.filter(access.clinics_filter(), patient=access.patient)
+        .exclude(status=FactStatus.ENTERED_IN_ERROR)
+        .select_related("clinic")
+        .order_by("-created_at")
+    )
+
+
+_DIAGNOSES = Prefetch(
+    "diagnoses", queryset=VisitDiagnosis.unscoped.select_related("diagnosis").order_by("position", "id")
+)
+
+
+def timeline_page(visits: QuerySet[Visit], *, cursor: str | None, limit: int) -> Page:
+    """Original visits, newest first, with their diagnoses; keyset on (started_at, id)."""
+    check_limit(limit)
+    qs = visits.filter(amends__isnull=True).select_related("clinic", "doctor").prefetch_related(_DIAGNOSES)
+    qs = qs.order_by("-started_at", "-id")
+    if cursor:
+        position = decode_cursor(cursor)
+        try:
+            at = dt.datetime.fromisoformat(position["at"])
+            after = int(position["id"])
+        except (KeyError, TypeError, ValueError):
+            from django.utils.translation import gettext as _
+
+            from shifa.core.errors import FieldError, ValidationFailed
+
+            raise ValidationFailed(
+                errors=[FieldError("cursor", "invalid", _("This cursor is not valid."))]
+            ) from None
+        qs = qs.filter(Q(started_at__lt=at) | Q(started_at=at, id__lt=after))
+    rows = list(qs[: limit + 1])
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor({"at": last.started_at.isoformat(), "id": last.pk})
+    return Page(items=rows[:limit], next_cursor=next_cursor)
+
+
+def _amendments_of(visits: QuerySet[Visit], originals: list[Visit]) -> dict[int, list[Visit]]:
+    found: dict[int, list[Visit]] = {}
+    rows = (
+        visits.filter(amends_id__in=[v.pk for v in originals])
+        .prefetch_related(_DIAGNOSES)
+        .order_by("committed_at", "id")
+    )
+    for row in rows:
+        found.setdefault(row.amends_id, []).append(row)
+    return found
+
+
+def current_prescriptions(
+    patient: Patient, clinics: Q, *, at: dt.datetime | None = None
+) -> list[Prescription]:
+    """Lines of committed visits still running (their duration not over), latest version of each visit only."""
+    at = at or timezones.now()
+    superseded = Visit.unscoped.filter(patient=patient, is_committed=True, amends__isnull=False).values(
+        "amends_id"
+    )
+    lines = (
+        Prescription.unscoped.filter(clinics, visit__patient=patient, visit__is_committed=True)
+        .exclude(visit_id__in=superseded)
+        .filter(visit__started_at__gte=at - dt.timedelta(days=3650))
+        .select_related("medication", "visit", "visit__amends")
+        .order_by("-visit__started_at", "position")
+    )
+    # An amended visit: keep only its latest committed amendment's lines.
+    latest: dict[int, int] = {}
+    for amendment in (
+        Visit.unscoped.filter(patient=patient, is_committed=True, amends__isnull=False)
+        .order_by("committed_at")
+        .values("id", "amends_id")
+    ):
+        latest[amendment["amends_id"]] = amendment["id"]
+    running = []
+    for line in lines[:500]:
+        root = line.visit.amends_id or line.visit_id
+        if line.visit.amends_id and latest.get(root) != line.visit_id:
+            continue
+        if line.duration_days is None:
+            ends = line.visit.started_at + dt.timedelta(days=30)
+        else:
+            ends = line.visit.started_at + dt.timedelta(days=line.duration_days)
+        if ends >= at:
+            running.append(line)
+    return running
+
+
+def latest_vitals(patient: Patient, clinics: Q) -> list[Vital]:
+    """The latest reading of each vital sign."""
+    return list(
+        Vital.unscoped.filter(clinics, patient=patient)
+        .select_related("kind")
+        .order_by("kind__position", "kind_id", "-taken_at")
+        .distinct("kind__position", "kind_id")
+    )
+
+
+def chart(*, actor: Actor, patient_id, cursor: str | None = None, limit: int = 30) -> Chart:
+    """The patient's chart as the acting clinic may see it; the read is logged."""
+    access = policies.chart_access(actor, patient_id)
+    visits = _visible_visits(access)
+    clinics = access.clinics_filter()
+    page = timeline_page(visits, cursor=cursor, limit=limit)
+    result = Chart(
+        patient=access.patient,
+        shared=access.shared,
+        allergies=list(_facts(Allergy, access).select_related("medication")),
+        conditions=list(_facts(Condition, access).select_related("diagnosis")),
+        medications=list(_facts(MedicationStatement, access).select_related("medication")),
+        current_prescriptions=current_prescriptions(access.patient, clinics),
+        immunizations=list(_facts(Immunization, access).select_related("vaccine")),
+        latest_vitals=latest_vitals(access.patient, clinics),
+        timeline=page,
+        amendments=_amendments_of(visits, page.items),
+    )
+    _log(actor, access.patient, ReadScope.CHART)
+    return result
+
+
+def vital_series(*, actor: Actor, patient_id, code: str, limit: int = 200) -> list[Vital]:
+    access = policies.chart_access(actor, patient_id)
+    rows = list(
+        Vital.unscoped.filter(access.clinics_filter(), patient=access.patient, kind__code=code)
+        .select_related("kind")
+        .order_by("-taken_at")[:limit]
+    )
+    _log(actor, access.patient, ReadScope.CHART)
+    return rows[::-1]
+
+
+# --- one visit ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VisitRecord:
+    visit: Visit
+    diagnoses: list[VisitDiagnosis]
+    prescriptions: list[Prescription]
+    orders: list[Order]
+    results: dict[int, list[OrderResult]]
+    referrals: list[Referral]
+    sick_leave: SickLeave | None
+    vitals: list[Vital]
+    original: Visit | None
+    amendments: list[Visit]
+
+
+def visit_record(visit: Visit, *, versions: QuerySet[Visit]) -> VisitRecord:
+    """Everything written in ``visit``; ``versions`` are the visits the reader may see (for the amendments)."""
+    clinic_id = visit.clinic_id
+    orders = list(
+        Order.objects.for_clinic(clinic_id).filter(visit=visit).select_related("lab_test", "imaging")
+    )
+    results: dict[int, list[OrderResult]] = {}
+    for row in OrderResult.objects.for_clinic(clinic_id).filter(order__in=orders).select_related("amends"):
+        results.setdefault(row.order_id, []).append(row)
+    root = visit.amends_id or visit.pk
+    return VisitRecord(
+        visit=visit,
+        diagnoses=list(
+            VisitDiagnosis.objects.for_clinic(clinic_id).filter(visit=visit).select_related("diagnosis")
+        ),
+        prescriptions=list(
+            Prescription.objects.for_clinic(clinic_id).filter(visit=visit).select_related("medication")
+        ),
+        orders=orders,
+        results=results,
+        referrals=list(
+            Referral.objects.for_clinic(clinic_id)
+            .filter(visit=visit)
+            .select_related("to_clinic", "to_doctor", "specialty")
+        ),
+        sick_leave=SickLeave.objects.for_clinic(clinic_id).filter(visit=visit).first(),
+        vitals=list(Vital.objects.for_clinic(clinic_id).filter(visit=visit).select_related("kind")),
+        original=visit.amends,
+        amendments=list(versions.filter(amends_id=root).exclude(pk=visit.pk).order_by("created_at", "id")),
+    )
+
+
+def _visit_query() -> QuerySet[Visit]:
+    return Visit.unscoped.select_related(
+        "clinic", "doctor", "patient", "appointment", "amends", "committed_by", "created_by"
+    )
+
+
+def clinic_visit(*, actor: Actor, visit_id, log: bool = True) -> VisitRecord:
+    """One visit as the acting clinic may see it (its own, or another clinic's committed one when shared)."""
+    clinic = actor.require_clinic()
+    visit = _visit_query().filter(external_id=visit_id).first()
+    if visit is None:
+        raise NotFound()
+    if visit.clinic_id != clinic.pk:
+        access = policies.chart_access(actor, visit.patient.external_id)
+        if not access.shared or not visit.is_committed:
+            raise NotFound()
+    else:
+        access = policies.ChartAccess(patient=visit.patient, clinic_id=clinic.pk, shared=False)
+        if policies.has_grant(visit.patient, clinic.pk) or policies.has_encounter(visit.patient, clinic.pk):
+            access = policies.ChartAccess(patient=visit.patient, clinic_id=clinic.pk, shared=True)
+    record = visit_record(visit, versions=_visible_visits(access))
+    if log:
+        _log(actor, visit.patient, ReadScope.VISIT, visit.external_id)
+    return record
+
+
+def own_visit(*, actor: Actor, visit_id) -> Visit:
+    """The acting clinic's own visit (for writes and documents), or 404."""
+    visit = _visit_query().filter(clinic=actor.require_clinic(), external_id=visit_id).first()
+    if visit is None:
+        raise NotFound()
+    return visit
+
+
+def result_file(*, actor: Actor, result_id) -> OrderResult:
+    clinic = actor.require_clinic()
+    result = (
+        OrderResult.unscoped.select_related("order__visit__patient").filter(external_id=result_id).first()
+    )
+    if result is None or not result.file:
+        raise NotFound()
+    visit = result.order.visit
+    if result.clinic_id != clinic.pk:
+        access = policies.chart_access(actor, visit.patient.external_id)
+        if not access.shared:
+            raise NotFound()
+    _log(actor, visit.patient, ReadScope.RESULT, result.external_id)
+    return result
+
+
+def doctor_day(*, actor: Actor, day: dt.date, doctor=None) -> list[dict]:
+    """The doctor's day: appointments of the local day (held and expired left out) with the visit each has, and
+    walk-in visits opened that day."""
+    from shifa.scheduling.models import Appointment, AppointmentStatus
+
+    clinic = actor.require_clinic()
+    start, end = timezones.local_day_bounds(day, clinic.time_zone)
+    appointments = (
+        Appointment.objects.for_clinic(clinic)
+        .filter(starts_at__gte=start, starts_at__lt=end)
+        .exclude(status__in=[AppointmentStatus.HELD, AppointmentStatus.EXPIRED])
+        .select_related("patient", "doctor")
+        .order_by("starts_at")
+    )
+    walk_ins = (
+        Visit.objects.for_clinic(clinic)
+        .filter(origin="walk_in", started_at__gte=start, started_at__lt=end, amends__isnull=True)
+        .select_related("patient", "doctor")
+    )
+    if doctor is not None:
+        appointments = appointments.filter(doctor=doctor)
+        walk_ins = walk_ins.filter(doctor=doctor)
+    visits = {
+        v.appointment_id: v
+        for v in Visit.objects.for_clinic(clinic).filter(
+            appointment__in=[a.pk for a in appointments], amends__isnull=True
+        )
+    }
+    rows = [
+        {
+            "at": a.starts_at,
+            "appointment": a,
+            "visit": visits.get(a.pk),
+            "patient": a.patient,
+            "doctor": a.doctor,
+        }
+        for a in appointments
+    ]
+    rows += [
+        {"at": v.started_at, "appointment": None, "visit": v, "patient": v.patient, "doctor": v.doctor}
+        for v in walk_ins
+    ]
+    return sorted(rows, key=lambda row: row["at"])
+
+
+# --- the patient's own record (EHR-6) -------------------------------------------------------------------------------
+
+
+def my_patients(*, actor: Actor) -> list[Patient]:
+    """The signed-in patient first, then their dependants."""
+    return sorted(
+        policies.patients_of_user(actor.user).select_related("guardian"),
+        key=lambda p: (p.guardian_id is not None, p.full_name.lower(), p.pk),
+    )
+
+
+def my_visits(
+    *, actor: Actor, patient_id=None, cursor: str | None = None, limit: int = 30
+) -> tuple[Patient, Page]:
+    patient = policies.own_patient(actor, patient_id)
+    visits = Visit.unscoped.filter(patient=patient, is_committed=True)
+    return patient, timeline_page(visits, cursor=cursor, limit=limit)
+
+
+def latest_version(visit: Visit) -> Visit:
+    """The latest committed amendment of an original visit, or the visit itself."""
+    return (
+        Visit.unscoped.filter(amends=visit, is_committed=True).order_by("-committed_at", "-id").first()
+        or visit
+    )
+
+
+def my_visit(*, actor: Actor, visit_id) -> VisitRecord:
+    visit = _visit_query().filter(external_id=visit_id, is_committed=True).first()
+    if visit is None or not policies.patients_of_user(actor.user).filter(pk=visit.patient_id).exists():
+        raise NotFound()
+    return visit_record(visit, versions=Visit.unscoped.filter(patient=visit.patient, is_committed=True))
+
+
+def my_summary(*, actor: Actor, patient_id=None) -> Chart:
+    """The patient's own standing facts and running prescriptions (every clinic's)."""
+    patient = policies.own_patient(actor, patient_id)
+    everything = policies.ChartAccess(patient=patient, clinic_id=0, shared=True)
+    visits = Visit.unscoped.filter(patient=patient, is_committed=True)
+    page = timeline_page(visits, cursor=None, limit=5)
+    return Chart(
+        patient=patient,
+        shared=True,
+        allergies=list(_facts(Allergy, everything).select_related("medication")),
+        conditions=list(_facts(Condition, everything).select_related("diagnosis")),
+        medications=list(_facts(MedicationStatement, everything).select_related("medication")),
+        current_prescriptions=current_prescriptions(patient, Q()),
+        immunizations=list(_facts(Immunization, everything).select_related("vaccine")),
+        latest_vitals=latest_vitals(patient, Q()),
+        timeline=page,
+        amendments=_amendments_of(visits, page.items),
+    )
+
+
+def my_result_file(*, actor: Actor, result_id) -> OrderResult:
+    result = (
+        OrderResult.unscoped.select_related("order__visit")
+        .filter(external_id=result_id, order__visit__is_committed=True)
+        .first()
+    )
+    if result is None or not result.file:
+        raise NotFound()
+    if not policies.patients_of_user(actor.user).filter(pk=result.order.visit.patient_id).exists():
+        raise NotFound()
+    return result
+
+
+def my_reads(
+    *, actor: Actor, patient_id=None, cursor: str | None = None, limit: int = 50
+) -> tuple[Patient, Page]:
+    """Who read the record: clinic, role and time, newest first."""
+    from shifa.core.pagination import paginate
+
+    patient = policies.own_patient(actor, patient_id)
+    reads = RecordRead.objects.filter(patient=patient).select_related("clinic", "reader")
+    return patient, paginate(reads, cursor=cursor, limit=limit, newest_first=True)
+
+
+def my_grants(*, actor: Actor, patient_id=None) -> tuple[Patient, list[Grant]]:
+    patient = policies.own_patient(actor, patient_id)
+    grants = (
+        Grant.objects.filter(policies.active_grants(), patient=patient)
+        .select_related("clinic")
+        .order_by("-created_at")
+    )
+    return patient, list(grants)

@@ -6,6 +6,9 @@ Environment variables:
     REDIS_URL        Redis for the Channels layer; when unset the in-memory layer (single process) is used
     SECRET_KEY       overrides the generated key in the data folder
     FIELD_ENCRYPTION_KEYS  comma-separated Fernet keys, newest first; overrides the generated key
+    FIELD_MASTER_KEYS  master keys of clinical-field encryption, ``id:base64,…`` newest first (shifa.core.keys)
+    FIELD_BLIND_INDEX_KEY  key of the blind indexes (national ID lookup); never rotate it without reindexing
+    FIELD_KEY_PROVIDER  dotted path of the key provider class; default the local provider
     DEBUG, ALLOWED_HOSTS, PORT, LOG_LEVEL, SHIFA_RUN_WORKER, TRUST_REQUEST_ID
 """
 
@@ -48,6 +51,13 @@ FIELD_ENCRYPTION_KEYS = [
     ).split(",")
     if key.strip()
 ]
+FIELD_KEY_PROVIDER = os.environ.get("FIELD_KEY_PROVIDER", "shifa.core.keys.LocalKeyProvider")
+FIELD_MASTER_KEYS = os.environ.get("FIELD_MASTER_KEYS") or secrets.load_or_create(
+    DATA_DIR, "field_master_keys", secrets.new_master_key
+)
+FIELD_BLIND_INDEX_KEY = os.environ.get("FIELD_BLIND_INDEX_KEY") or secrets.load_or_create(
+    DATA_DIR, "field_blind_index_key", secrets.new_secret_key
+)
 ALLOWED_HOSTS = [
     h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()
 ]
