@@ -66,7 +66,8 @@ def _push_subscription(t: Target) -> str:
     return str(sub.external_id)
 
 
-def _document(t: Target) -> str:
+def _document(t: Target, spec: RouteSpec) -> str:
+    """A ready letter of the target clinic; for the patient's routes, a ready prescription of their own visit."""
     from django.core.files.base import ContentFile
 
     from shifa.core import timezones
@@ -75,9 +76,20 @@ def _document(t: Target) -> str:
     author = t.user or (t.membership.user if t.membership is not None else None)
     if author is None:
         return str(uuid.uuid4())
+    kind, subject, context = "letter", None, {}
+    if _for_patient(spec):
+        from shifa.records.models import Visit
+
+        visit = Visit.unscoped.get(
+            external_id=_visit(t, RouteSpec("GET", "/api/v1/me/x", "", "api", None, False))
+        )
+        kind, subject, context = "prescription", visit.external_id, {"visit": str(visit.external_id)}
+        author = visit.doctor
     document = Document(
         clinic=t.clinic,
-        kind="letter",
+        kind=kind,
+        subject=subject,
+        context=context,
         title="Letter",
         language="en",
         created_by=author,
@@ -410,11 +422,16 @@ def _desk_booking(user) -> dict:
 # --- the clinical record --------------------------------------------------------------------------------------------
 
 
+def _for_patient(spec: RouteSpec) -> bool:
+    """Routes of the patient's own record (API under /me, pages under /app)."""
+    return spec.path.startswith(("/api/v1/me/", "/app/"))
+
+
 def _record_patient(t: Target, spec: RouteSpec) -> str:
     """The caller's own patient for /me routes; otherwise a patient with an appointment at the target clinic
     today (so the clinic is caring for them)."""
     patient = _patient_in_care(t)
-    if spec.path.startswith("/api/v1/me/") and t.user is not None:
+    if _for_patient(spec) and t.user is not None:
         from shifa.records.models import Patient
 
         own = Patient.objects.filter(user=t.user).first()
@@ -457,7 +474,7 @@ def _visit(t: Target, spec: RouteSpec) -> str:
     from shifa.core import timezones
     from shifa.records.models import Visit, VisitDiagnosis
 
-    if "/me/" in spec.path and t.user is not None:
+    if _for_patient(spec) and t.user is not None:
         from shifa.records.models import Patient
 
         t.record_patient = Patient.objects.filter(user=t.user).first() or getattr(t, "record_patient", None)
@@ -478,7 +495,21 @@ def _visit(t: Target, spec: RouteSpec) -> str:
         VisitDiagnosis.unscoped.create(clinic=t.clinic, visit=visit, diagnosis=diagnosis, rank="primary")
     else:
         Visit.unscoped.filter(pk=visit.pk).update(complaint="")
-    if path.endswith("/amendments") or (spec.method == "GET" and "/me/" in path):
+    if path.endswith("/documents") and spec.method == "POST":
+        from shifa.catalog.models import Medication
+        from shifa.records.models import Prescription
+
+        Prescription.unscoped.create(
+            clinic=t.clinic,
+            visit=visit,
+            medication=Medication.objects.get(code="paracetamol"),
+            strength="500 mg",
+            dose=1,
+            dose_unit="tablet",
+            frequency="every_8_hours",
+            duration_days=3,
+        )
+    if path.endswith(("/amendments", "/documents")) or _for_patient(spec):
         now = timezones.now()
         Visit.unscoped.filter(pk=visit.pk).update(is_committed=True, committed_at=now, committed_by=doctor)
     t.record_visit = visit
@@ -537,14 +568,14 @@ def _result(t: Target, spec: RouteSpec) -> str:
     from shifa.core import timezones
     from shifa.records.models import Order, OrderResult
 
-    if spec.path.startswith("/api/v1/me/") and t.user is not None:
+    if _for_patient(spec) and t.user is not None:
         from shifa.records.models import Patient, Visit
 
         own = Patient.objects.filter(user=t.user).first()
         if own is not None:
             t.record_patient = own
     order = Order.unscoped.get(external_id=_order(t))
-    if spec.path.startswith("/api/v1/me/"):
+    if _for_patient(spec):
         from shifa.records.models import Visit
 
         now = timezones.now()
@@ -676,6 +707,17 @@ PROVIDERS = {
 
 #: A body that passes validation for each operation that takes one (so that "allowed" means a 2xx answer).
 _VITALS = {"readings": {"8480-6": 120, "8462-4": 80}}
+_CLINIC_PAGE_BODIES = {
+    ("POST", "/clinic/{clinic_id}/visits/open"): _visit_open_body,
+    ("POST", "/clinic/{clinic_id}/visits/{visit_id}/write"): {
+        "step": "notes",
+        "complaint": "Cough",
+        "notes": "Clear",
+    },
+    ("POST", "/clinic/{clinic_id}/visits/{visit_id}/vitals"): {"step": "vitals", "v_8480-6": "120"},
+    ("POST", "/clinic/{clinic_id}/visits/{visit_id}/commit"): {"step": "commit"},
+    ("POST", "/clinic/{clinic_id}/orders/{order_id}/result"): {"name": "Haemoglobin", "value": "13.5"},
+}
 _STATUS = {"status": "resolved"}
 BODIES = {
     ("POST", "/api/v1/clinics/{clinic_id}/visits"): _visit_open_body,
@@ -727,6 +769,10 @@ BODIES = {
     },
     ("PATCH", "/api/v1/me/patients/{patient_id}"): {"blood_group": "O+"},
     ("POST", "/api/v1/me/grants"): _share_body,
+    ("POST", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/documents"): {
+        "kind": "prescription",
+        "language": "ar",
+    },
     ("POST", "/api/v1/clinics/{clinic_id}/orders/{order_id}/results/file"): lambda user: {
         "file": _pdf_upload(),
         "summary": "Report attached",
@@ -1002,7 +1048,7 @@ def _recovery_code(user) -> str:
 
 #: A query string for operations that need one to answer 2xx.
 #: Providers that make an object in the state the route acts on, so they are told the route too.
-NEEDS_ROUTE = {"appointment_id", "patient_id", "visit_id", "item_id", "result_id", "fact_id"}
+NEEDS_ROUTE = {"appointment_id", "patient_id", "visit_id", "item_id", "result_id", "fact_id", "document_id"}
 
 QUERIES = {
     ("GET", "/api/v1/clinics/{clinic_id}/appointments"): "?day=2026-12-01",
@@ -1061,3 +1107,12 @@ def call(spec: RouteSpec, url: str, user=None, *, mfa: bool = True):
             return fn(url, body, **extra)
         return fn(url, json.dumps(body), content_type="application/json", **extra)
     return fn(url, **extra)
+
+
+# Route data of the patient's record pages lives beside them (kept apart so that the two sets can grow separately).
+from tests.routes_my_record import BODIES as _MY_RECORD_BODIES  # noqa: E402
+from tests.routes_my_record import QUERIES as _MY_RECORD_QUERIES  # noqa: E402
+
+BODIES.update(_CLINIC_PAGE_BODIES)
+BODIES.update(_MY_RECORD_BODIES)
+QUERIES.update(_MY_RECORD_QUERIES)

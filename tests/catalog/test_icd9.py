@@ -11,11 +11,9 @@ from shifa.catalog.queries import diagnosis_search
 
 @pytest.fixture(scope="module")
 def icd9(django_db_setup, django_db_blocker):
+    """The codes, as every database holds them (tests/conftest.py loads the reference data; loading is idempotent)."""
     with django_db_blocker.unblock():
         icd9_load()
-    yield
-    with django_db_blocker.unblock():
-        Diagnosis.objects.all().delete()
 
 
 def test_the_table_holds_every_code_once_and_loading_again_changes_nothing(db, icd9):

@@ -265,3 +265,17 @@ def test_results_are_attached_to_an_order_after_commit_and_never_changed(cast, a
     assert [r["id"] for r in shown] == [result.json()["id"]]
     with pytest.raises(DatabaseError):
         _raw("UPDATE records_orderresult SET summary = '' WHERE external_id = %s", [result.json()["id"]])
+
+
+def test_results_show_with_every_version_of_an_amended_visit(cast, api):
+    open_for_booking(cast)
+    doctor = api(cast.staff_a["doctor"])
+    visit = open_visit(doctor, cast.clinic_a, in_care(cast))
+    document(doctor, cast.clinic_a, visit["id"])
+    url = f"{base(cast.clinic_a)}/visits"
+    order = doctor.post(f"{url}/{visit['id']}/orders", {"kind": "lab", "test": "718-7"}).json()["orders"][0]
+    doctor.post(f"{url}/{visit['id']}/commit")
+    values = [{"name": "Haemoglobin", "value": "13.1", "unit": "g/dL"}]
+    doctor.post(f"{base(cast.clinic_a)}/orders/{order['id']}/results", {"values": values})
+    amendment = doctor.post(f"{url}/{visit['id']}/amendments", {"reason": "Typo in the notes"}).json()
+    assert amendment["orders"][0]["results"][0]["values"][0]["value"] == "13.1"

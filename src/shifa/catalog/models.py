@@ -207,6 +207,14 @@ class VitalSignType(NamedInTwoLanguages, BaseModel):
             ),
         ]
 
+    def flag_for(self, value) -> str:
+        """``low`` or ``high`` for a reading outside the normal range, else empty."""
+        if self.normal_low is not None and value < self.normal_low:
+            return "low"
+        if self.normal_high is not None and value > self.normal_high:
+            return "high"
+        return ""
+
     def clean(self) -> None:
         low, high = self.normal_low, self.normal_high
         if low is not None and high is not None and low > high:

@@ -18,9 +18,11 @@ from .models import Document, DocumentStatus
 logger = logging.getLogger(__name__)
 
 
-def _check(kind: kinds.Kind | None, title: str, language: str, context: dict) -> list[FieldError]:
+def _check(
+    kind: kinds.Kind | None, title: str, language: str, context: dict, clinical: bool
+) -> list[FieldError]:
     errors = []
-    if kind is None:
+    if kind is None or kind.clinical != clinical:
         errors.append(FieldError("kind", "invalid_choice", _("Unknown kind of document.")))
         return errors
     if language not in {"ar", "en"}:
@@ -40,12 +42,15 @@ def _check(kind: kinds.Kind | None, title: str, language: str, context: dict) ->
     return errors
 
 
-def document_request(*, actor, kind: str, title: str, language: str, context: dict) -> Document:
-    """Ask for a document of the acting clinic; it is rendered in the background (watch its status)."""
+def document_request(
+    *, actor, kind: str, title: str, language: str, context: dict, subject=None, clinical: bool = False
+) -> Document:
+    """Ask for a document of the acting clinic; it is rendered in the background (watch its status). Clinical
+    kinds are asked for by the record (``clinical=True``), about a ``subject`` (the visit)."""
     from .tasks import render_document
 
     spec = kinds.get(kind)
-    errors = _check(spec, title, language, context)
+    errors = _check(spec, title, language, context, clinical)
     if errors:
         raise ValidationFailed(errors=errors)
     clinic = actor.require_clinic()
@@ -56,6 +61,7 @@ def document_request(*, actor, kind: str, title: str, language: str, context: di
             title=title.strip()[:200],
             language=language,
             context={k: context[k] for k in (*spec.required, *spec.limits) if k in context},
+            subject=subject,
             created_by=actor.user,
         )
         render_document.defer(document_id=document.pk)
@@ -67,8 +73,17 @@ def _context(document: Document) -> dict:
     language = document.language
     issued = timezones.to_local(document.created_at, clinic.time_zone)
     body = document.context.get("body", "")
+    spec = kinds.get(document.kind)
+    built = {}
+    if spec is not None and spec.builder:
+        from django.utils import translation
+        from django.utils.module_loading import import_string
+
+        with translation.override(language):
+            built = import_string(spec.builder)(document)
     return {
         **document.context,
+        **built,
         "title": document.title,
         "paragraphs": [p.strip() for p in body.split("\n\n") if p.strip()],
         "clinic_name": clinic.display_name(language),

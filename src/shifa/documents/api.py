@@ -79,7 +79,10 @@ def pdf_response(document) -> FileResponse:
     **operation("documents.view"),
 )
 def download_document(request: HttpRequest, clinic_id: uuid.UUID, document_id: uuid.UUID):
-    return pdf_response(queries.document_get(actor=request.actor, document_id=document_id))
+    document = queries.document_get(actor=request.actor, document_id=document_id)
+    response = pdf_response(document)
+    queries.document_read(actor=request.actor, document=document)
+    return response
 
 
 @router.post(
@@ -92,5 +95,6 @@ def download_document(request: HttpRequest, clinic_id: uuid.UUID, document_id: u
 def link_document(request: HttpRequest, clinic_id: uuid.UUID, document_id: uuid.UUID):
     document = queries.document_get(actor=request.actor, document_id=document_id)
     queries.ready_file(document).close()
+    queries.document_read(actor=request.actor, document=document)
     url, expires_at = queries.signed_link(document)
     return Status(201, {"url": url, "expires_at": expires_at})

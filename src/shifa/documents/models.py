@@ -25,6 +25,9 @@ class Document(TenantModel):
     title = models.CharField(_("title"), max_length=200)
     language = models.CharField(_("language"), max_length=2)
     context = models.JSONField(default=dict, blank=True)
+    subject = models.UUIDField(
+        _("about"), null=True, blank=True, db_index=True, help_text=_("The visit, for a clinical document")
+    )
     status = models.CharField(
         _("status"), max_length=10, choices=DocumentStatus.choices, default=DocumentStatus.PENDING
     )

@@ -16,21 +16,39 @@ LINK_SALT = "shifa.documents.link"
 LINK_SECONDS = 5 * 60
 
 
+def visible_documents(actor):
+    """The acting clinic's documents; clinical ones (prescriptions, referrals …) only for those who may read
+    charts (a secretary sees letters, never clinical content)."""
+    from shifa.access.policies import has_permission
+
+    from . import kinds
+
+    qs = Document.objects.for_clinic(actor.require_clinic()).select_related("created_by")
+    if not has_permission(actor.roles, "records.view_chart", actor.clinic):
+        qs = qs.exclude(kind__in=kinds.clinical_codes())
+    return qs
+
+
 def document_get(*, actor, document_id) -> Document:
-    document = (
-        Document.objects.for_clinic(actor.require_clinic())
-        .select_related("created_by")
-        .filter(external_id=document_id)
-        .first()
-    )
+    document = visible_documents(actor).filter(external_id=document_id).first()
     if document is None:
         raise NotFound()
     return document
 
 
 def document_list(*, actor, cursor: str | None = None, limit: int = 50) -> Page:
-    qs = Document.objects.for_clinic(actor.require_clinic()).select_related("created_by")
-    return paginate(qs, cursor=cursor, limit=limit, newest_first=True)
+    return paginate(visible_documents(actor), cursor=cursor, limit=limit, newest_first=True)
+
+
+def document_read(*, actor, document: Document) -> None:
+    """Tell the document's kind that someone opened the file (clinical kinds write the read log)."""
+    from django.utils.module_loading import import_string
+
+    from . import kinds
+
+    spec = kinds.get(document.kind)
+    if spec is not None and spec.on_read:
+        import_string(spec.on_read)(actor, document)
 
 
 def ready_file(document: Document):

@@ -1089,3 +1089,68 @@ def _flag(entry: dict) -> str:
     if "high" in entry and value > Decimal(entry["high"]):
         return "high"
     return "normal" if ("low" in entry or "high" in entry) else ""
+
+
+def visit_document_request(*, actor, visit_id, kind: str, language: str, referral_id=None):
+    """Ask for a committed visit's prescription, referral letter, sick leave or order sheet as a PDF (rendered in
+    the background). Asking again for the same one returns the document already made or being made."""
+    from shifa.documents.actions import document_request
+    from shifa.documents.models import Document, DocumentStatus
+
+    from . import documents
+
+    if kind not in documents.KINDS:
+        raise _invalid("kind", "invalid_choice", _("Choose one of the values offered."))
+    if language not in {"ar", "en"}:
+        raise _invalid("language", "invalid_choice", _("Choose Arabic or English."))
+    visit = (
+        Visit.objects.for_clinic(actor.require_clinic())
+        .select_related("patient")
+        .filter(external_id=visit_id)
+        .first()
+    )
+    if visit is None:
+        raise NotFound()
+    if not visit.is_committed:
+        raise Conflict(_("Commit the visit before printing its documents."), code="not_committed")
+    clinic_id = visit.clinic_id
+    holds = {
+        documents.PRESCRIPTION: Prescription.objects.for_clinic(clinic_id).filter(visit=visit),
+        documents.REFERRAL: Referral.objects.for_clinic(clinic_id).filter(visit=visit),
+        documents.SICK_LEAVE: SickLeave.objects.for_clinic(clinic_id).filter(visit=visit),
+        documents.LAB_ORDER: Order.objects.for_clinic(clinic_id).filter(visit=visit),
+    }[kind]
+    context = {"visit": str(visit.external_id)}
+    if kind == documents.REFERRAL and referral_id is not None:
+        referral = holds.filter(external_id=referral_id).first()
+        if referral is None:
+            raise _invalid("referral_id", "unknown", _("Choose a referral of this visit."))
+        context["referral"] = str(referral.external_id)
+    elif not holds.exists():
+        raise _invalid("kind", "nothing_to_print", _("This visit has nothing to put in this document."))
+    with transaction.atomic():
+        Visit.objects.for_clinic(clinic_id).select_for_update().filter(
+            pk=visit.pk
+        ).first()  # one request at a time
+        existing = (
+            Document.objects.for_clinic(clinic_id)
+            .filter(subject=visit.external_id, kind=kind, language=language, context=context)
+            .exclude(status=DocumentStatus.FAILED)
+            .order_by("-id")
+            .first()
+        )
+        if existing is not None:
+            return existing
+        from django.utils import translation
+
+        with translation.override(language):
+            title = documents.title_for(kind, visit.patient.display_name(language))
+        return document_request(
+            actor=actor,
+            kind=kind,
+            title=title,
+            language=language,
+            context=context,
+            subject=visit.external_id,
+            clinical=True,
+        )

@@ -440,3 +440,32 @@ def _file_response(result) -> FileResponse:
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+@router.post(
+    "/clinics/{clinic_id}/visits/{visit_id}/documents",
+    response={202: dict, **ERRORS},
+    operation_id="records_request_document",
+    summary="Ask for the committed visit's prescription, referral letter, sick leave or order sheet as a PDF",
+    **WRITE,
+)
+def request_visit_document(
+    request: HttpRequest, clinic_id: uuid.UUID, visit_id: uuid.UUID, payload: out.DocumentAskIn
+):
+    document = actions.visit_document_request(actor=request.actor, visit_id=visit_id, **payload.dict())
+    return Status(202, out.document_out(document))
+
+
+@router.get(
+    "/clinics/{clinic_id}/visits/{visit_id}/documents",
+    response=OK,
+    operation_id="records_list_visit_documents",
+    summary="The documents made for a visit (download them from the documents endpoints)",
+    **VIEW,
+)
+def list_visit_documents(request: HttpRequest, clinic_id: uuid.UUID, visit_id: uuid.UUID):
+    return {
+        "items": [
+            out.document_out(d) for d in queries.visit_documents(actor=request.actor, visit_id=visit_id)
+        ]
+    }

@@ -6,3 +6,8 @@ class RecordsConfig(AppConfig):
     name = "shifa.records"
     label = "records"
     verbose_name = _("Patient records")
+
+    def ready(self) -> None:
+        from . import documents
+
+        documents.register()

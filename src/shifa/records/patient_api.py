@@ -191,3 +191,29 @@ def grant_access(request: HttpRequest, payload: out.GrantIn):
 def revoke_access(request: HttpRequest, grant_id: uuid.UUID):
     grant = actions.grant_revoke(actor=request.actor, grant_id=grant_id)
     return out.grant_out(grant, _language(request))
+
+
+@router.get(
+    "/me/visits/{visit_id}/documents",
+    response=OK,
+    operation_id="records_list_my_visit_documents",
+    summary="The ready documents of one of my visits (prescription, referral letter, sick leave, orders)",
+    **VIEW,
+)
+def list_my_visit_documents(request: HttpRequest, visit_id: uuid.UUID):
+    return {
+        "items": [out.document_out(d) for d in queries.my_documents(actor=request.actor, visit_id=visit_id)]
+    }
+
+
+@router.get(
+    "/me/documents/{document_id}/file",
+    response={200: None, **ERRORS},
+    operation_id="records_download_my_document",
+    summary="Download one of my documents (PDF)",
+    **VIEW,
+)
+def download_my_document(request: HttpRequest, document_id: uuid.UUID):
+    from shifa.documents.api import pdf_response
+
+    return pdf_response(queries.my_document(actor=request.actor, document_id=document_id))

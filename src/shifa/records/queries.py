@@ -189,6 +189,12 @@ def current_prescriptions(
     return running
 
 
+def visit_allergies(*, actor: Actor, visit: Visit) -> list[Allergy]:
+    """The patient's active allergies as the acting clinic may see them, for the banner of the visit screen."""
+    access = policies.chart_access(actor, visit.patient.external_id)
+    return list(_facts(Allergy, access).filter(status=FactStatus.ACTIVE).select_related("medication"))
+
+
 def latest_vitals(patient: Patient, clinics: Q) -> list[Vital]:
     """The latest reading of each vital sign."""
     return list(
@@ -255,10 +261,19 @@ def visit_record(visit: Visit, *, versions: QuerySet[Visit]) -> VisitRecord:
     orders = list(
         Order.objects.for_clinic(clinic_id).filter(visit=visit).select_related("lab_test", "imaging")
     )
-    results: dict[int, list[OrderResult]] = {}
-    for row in OrderResult.objects.for_clinic(clinic_id).filter(order__in=orders).select_related("amends"):
-        results.setdefault(row.order_id, []).append(row)
     root = visit.amends_id or visit.pk
+    # Results arrive on the order they were made for; an amendment copies the orders, so the results of the same
+    # test ordered in any version of the visit are shown with each version.
+    lineage = Visit.unscoped.filter(Q(pk=root) | Q(amends_id=root), clinic_id=clinic_id).values("id")
+    by_test: dict[tuple, list[OrderResult]] = {}
+    for row in (
+        OrderResult.objects.for_clinic(clinic_id)
+        .filter(order__visit_id__in=lineage)
+        .select_related("amends", "order")
+        .order_by("reported_at", "id")
+    ):
+        by_test.setdefault((row.order.kind, row.order.lab_test_id, row.order.imaging_id), []).append(row)
+    results = {o.pk: by_test.get((o.kind, o.lab_test_id, o.imaging_id), []) for o in orders}
     return VisitRecord(
         visit=visit,
         diagnoses=list(
@@ -462,3 +477,43 @@ def my_grants(*, actor: Actor, patient_id=None) -> tuple[Patient, list[Grant]]:
         .order_by("-created_at")
     )
     return patient, list(grants)
+
+
+def visit_documents(*, actor: Actor, visit_id) -> list:
+    """The documents made for one of the clinic's visits, newest first."""
+    from shifa.documents.models import Document
+
+    visit = own_visit(actor=actor, visit_id=visit_id)
+    return list(
+        Document.objects.for_clinic(visit.clinic_id).filter(subject=visit.external_id).order_by("-id")
+    )
+
+
+def my_documents(*, actor: Actor, visit_id) -> list:
+    """The ready documents of one of my committed visits."""
+    from shifa.documents.models import Document, DocumentStatus
+
+    from .documents import KINDS
+
+    visit = Visit.unscoped.filter(external_id=visit_id, is_committed=True).first()
+    if visit is None or not policies.patients_of_user(actor.user).filter(pk=visit.patient_id).exists():
+        raise NotFound()
+    return list(
+        Document.unscoped.filter(
+            clinic_id=visit.clinic_id, subject=visit.external_id, kind__in=KINDS, status=DocumentStatus.READY
+        ).order_by("-id")
+    )
+
+
+def my_document(*, actor: Actor, document_id):
+    from shifa.documents.models import Document
+
+    from .documents import KINDS
+
+    document = Document.unscoped.filter(external_id=document_id, kind__in=KINDS).first()
+    if document is None or document.subject is None:
+        raise NotFound()
+    visit = Visit.unscoped.filter(external_id=document.subject, clinic_id=document.clinic_id).first()
+    if visit is None or not policies.patients_of_user(actor.user).filter(pk=visit.patient_id).exists():
+        raise NotFound()
+    return document

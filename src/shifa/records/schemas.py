@@ -90,6 +90,14 @@ class SickLeaveIn(Schema):
     note: str = Field("", max_length=1000)
 
 
+class DocumentAskIn(Schema):
+    kind: str = Field(..., pattern="^(prescription|referral|sick_leave|lab_order)$")
+    language: str = Field("ar", pattern="^(ar|en)$")
+    referral_id: uuid.UUID | None = Field(
+        None, description="For a referral letter: which referral (default: the first)"
+    )
+
+
 class AmendIn(Schema):
     reason: str = Field(..., min_length=1, max_length=2000)
 
@@ -244,6 +252,7 @@ def prescription_out(row, language: str) -> dict:
 def prescription_text(row) -> str:
     """One line the patient can follow, in the reader's language: "1 tablet by mouth three times a day …"."""
     from django.utils.translation import gettext as _
+    from django.utils.translation import pgettext
 
     parts = [f"{row.dose.normalize():f} {row.get_dose_unit_display()}", row.get_route_display().lower()]
     parts.append(row.get_frequency_display().lower())
@@ -251,7 +260,7 @@ def prescription_text(row) -> str:
         parts.append(row.get_timing_display().lower())
     if row.duration_days:
         parts.append(_("for %(days)d days") % {"days": row.duration_days})
-    return ", ".join(parts)
+    return pgettext("between the parts of a list", ", ").join(parts)
 
 
 def result_out(row) -> dict:
@@ -295,11 +304,7 @@ def referral_out(row, language: str) -> dict:
 
 def vital_out(row, language: str) -> dict:
     kind = row.kind
-    flag = ""
-    if kind.normal_low is not None and row.value < kind.normal_low:
-        flag = "low"
-    elif kind.normal_high is not None and row.value > kind.normal_high:
-        flag = "high"
+    flag = kind.flag_for(row.value)
     return {
         "id": str(row.external_id),
         "code": {"system": LOINC, "code": kind.code, "display": kind.name_en},
@@ -480,4 +485,17 @@ def read_out(row, language: str) -> dict:
         "role_name": role_name,
         "reader": row.reader.full_name,
         "what": row.scope,
+    }
+
+
+def document_out(row) -> dict:
+    return {
+        "id": str(row.external_id),
+        "kind": row.kind,
+        "title": row.title,
+        "language": row.language,
+        "status": row.status,
+        "size": row.size,
+        "created_at": _z(row.created_at),
+        "ready_at": _z(row.ready_at),
     }

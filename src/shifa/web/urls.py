@@ -1,6 +1,16 @@
 from django.urls import path
 
-from . import account_views, clinic_views, desk_views, patient_views, platform_views, team_views, views
+from . import (
+    account_views,
+    clinic_views,
+    desk_views,
+    my_record_views,
+    patient_views,
+    platform_views,
+    record_views,
+    team_views,
+    views,
+)
 
 app_name = "web"
 
@@ -53,7 +63,9 @@ urlpatterns = [
         patient_views.patient_appointment_step,
         name="patient_appointment_step",
     ),
+    *my_record_views.urlpatterns,
     path("clinic", views.clinic_picker, name="clinic_picker"),
+    *record_views.urlpatterns,
     path("clinic/<uuid:clinic_id>", views.clinic_home, name="clinic_home"),
     path("clinic/<uuid:clinic_id>/staff", team_views.clinic_staff, name="clinic_staff"),
     path(

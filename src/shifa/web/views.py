@@ -156,6 +156,7 @@ def _clinic_context(request: HttpRequest, nav: str) -> dict:
         "can_configure": has_permission(actor.roles, "clinic.configure", clinic),
         "can_view_roles": has_permission(actor.roles, "access.view_roles", clinic),
         "can_view_desk": has_permission(actor.roles, "scheduling.view_appointments", clinic),
+        "can_view_chart": has_permission(actor.roles, "records.view_chart", clinic),
         "nav": nav,
         "shell_title": _("Clinic console"),
     }

@@ -16,3 +16,15 @@ def money(amount, currency: str = "JOD") -> str:
     if amount is None or amount == "":
         return ""
     return Money(amount, currency).format(get_language() or "en")
+
+
+@register.filter
+def get_item(mapping, key):
+    """``{{ results|get_item:order.pk }}``: a dictionary's value in a template (an empty list when missing)."""
+    return mapping.get(key, []) if mapping else []
+
+
+@register.filter
+def pending_documents(documents) -> bool:
+    """Whether any of the documents is still being prepared (the list then refreshes itself)."""
+    return any(d.status in {"pending", "rendering"} for d in documents)
