@@ -54,3 +54,15 @@ def test_demo_staff_sign_in_with_the_published_authenticator_secret(db):
         assert second.status_code == 201, email
     patient = User.objects.get(email="patient1@demo.shifa.jo")
     assert patient.phone_verified and patient.email_verified and not patient.has_mfa
+
+
+def test_the_demo_patient_has_a_committed_visit_to_look_at(db):
+    from shifa.records.models import Allergy, Prescription, Visit
+
+    load_demo()
+    load_demo()
+    visit = Visit.unscoped.get(patient__user__email="patient1@demo.shifa.jo")
+    assert visit.is_committed and visit.doctor.email == "doctor@demo.shifa.jo"
+    assert [d.diagnosis.code for d in visit.diagnoses.order_by("position")] == ["4660", "4019"]
+    assert Prescription.unscoped.get(visit=visit).medication.code == "azithromycin"
+    assert Allergy.unscoped.filter(patient=visit.patient).count() == 1

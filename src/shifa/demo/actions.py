@@ -1,5 +1,5 @@
 """Demo data for ``make run``: one institution with clinics in Amman and Irbid, one user per staff role, three
-patients and a platform admin. Idempotent: running it again changes nothing. Demo only — never in production.
+patients (one with a medical record) and a platform admin. Idempotent: running it again changes nothing. Demo only — never in production.
 """
 
 from __future__ import annotations
@@ -98,8 +98,70 @@ def load_demo() -> dict[str, int]:
                 patient_create(
                     user=user, full_name=name, full_name_ar=name_ar, date_of_birth=born, sex=sex, phone=phone
                 )
+        _demo_record(clinics["amman"])
     return {
         "users": User.objects.filter(email__endswith="@demo.shifa.jo").count(),
         "clinics": Clinic.objects.filter(slug__in=clinics).count(),
         "patients": Patient.objects.filter(user__email__endswith="@demo.shifa.jo").count(),
     }
+
+
+def _demo_record(clinic: Clinic) -> None:
+    """Ahmad Ali's record at the Amman clinic: he shares it with the clinic; a penicillin allergy, hypertension, and
+    one committed visit by Dr. Sami Odeh with vital signs, two diagnoses and a prescription. Through the same
+    actions as the product (needs the reference data, loaded before the demo)."""
+    from shifa.access.policies import Actor
+    from shifa.catalog.models import Diagnosis
+    from shifa.records import actions as records
+
+    patient = Patient.objects.filter(user__email=PATIENTS[0][0]).select_related("user").first()
+    doctor = User.objects.filter(email=STAFF[-1][0]).first()
+    if patient is None or doctor is None or not Diagnosis.objects.filter(code="4019").exists():
+        return
+    from shifa.records.models import Visit
+
+    if Visit.unscoped.filter(patient=patient).exists():
+        return
+    records.grant_create(
+        actor=Actor(user=patient.user, roles=frozenset({catalog.PATIENT})), clinic_id=clinic.external_id
+    )
+    staff = Actor(user=doctor, clinic=clinic, roles=frozenset({catalog.DOCTOR}))
+    pid = patient.external_id
+    records.allergy_record(
+        actor=staff, patient_id=pid, medication="amoxicillin", reaction="Rash", severity="moderate"
+    )
+    records.condition_record(actor=staff, patient_id=pid, code="401.9", since=dt.date(2019, 1, 1))
+    visit = records.visit_open(actor=staff, patient_id=pid, doctor_id=doctor.external_id)
+    records.vitals_record(
+        actor=staff, visit_id=visit.external_id, readings={"8480-6": 148, "8462-4": 92, "8867-4": 78}
+    )
+    records.visit_update(
+        actor=staff,
+        visit_id=visit.external_id,
+        changes={
+            "complaint": "Cough and fever for three days",
+            "notes": "Wheeze on the right base; BP above target",
+        },
+    )
+    records.diagnosis_add(
+        actor=staff, visit_id=visit.external_id, code="466.0", rank="primary", plain_words="Chest infection"
+    )
+    records.diagnosis_add(
+        actor=staff, visit_id=visit.external_id, code="401.9", plain_words="High blood pressure"
+    )
+    records.prescription_add(
+        actor=staff,
+        visit_id=visit.external_id,
+        data={
+            "medication": "azithromycin",
+            "strength": "500 mg",
+            "dose": "1",
+            "dose_unit": "tablet",
+            "route": "oral",
+            "frequency": "once_daily",
+            "timing": "",
+            "duration_days": 3,
+            "instructions": "Take it at the same time each day",
+        },
+    )
+    records.visit_commit(actor=staff, visit_id=visit.external_id)
