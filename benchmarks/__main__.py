@@ -6,11 +6,14 @@ Names:
     slots                one doctor's free slots over 30 days, p50/p95
     booking_contention   500 concurrent bookings of one slot through the HTTP API of a real server process
     generate             only build (or find) the data set and its search read model
+    chart                opening the chart of a patient with 1,000 visits (GET .../patients/{id}/chart), p50/p95
 
-Each uses its own database (``shifa_bench_booking``, or ``shifa_bench_booking_quick`` with ``--quick``; override
-with ``SHIFA_DB_NAME`` or ``DATABASE_URL``) on the embedded server unless ``DATABASE_URL`` is set, and generates
-the data set there on first use: 1,000 clinics, 10,000 doctors, 1,000,000 appointments, or with ``--quick``
-50 clinics, 500 doctors, 50,000 appointments.
+The booking benchmarks (all but ``chart``) use their own database (``shifa_bench_booking``, or
+``shifa_bench_booking_quick`` with ``--quick``; override with ``SHIFA_DB_NAME`` or ``DATABASE_URL``) on the embedded
+server unless ``DATABASE_URL`` is set, and generate the data set there on first use: 1,000 clinics, 10,000 doctors,
+1,000,000 appointments, or with ``--quick`` 50 clinics, 500 doctors, 50,000 appointments. ``chart`` uses
+``shifa_bench_chart`` (or ``shifa_bench_chart_quick``) the same way: one clinic, 100 patients (5 with ``--quick``)
+with 1,000 visits each.
 """
 
 from __future__ import annotations
@@ -19,26 +22,31 @@ import argparse
 import json
 import sys
 
-NAMES = ("search", "slots", "booking_contention", "generate")
+NAMES = ("search", "slots", "booking_contention", "generate", "chart")
 DATABASES = {"full": "shifa_bench_booking", "quick": "shifa_bench_booking_quick"}
+CHART_DATABASES = {"full": "shifa_bench_chart", "quick": "shifa_bench_chart_quick"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("name", choices=NAMES)
     parser.add_argument("--quick", action="store_true", help="the small data set (a few minutes in all)")
-    parser.add_argument("--rounds", type=int, default=300, help="timed calls for search and slots")
+    parser.add_argument("--rounds", type=int, default=300, help="timed calls for search, slots and chart")
     args = parser.parse_args(argv)
 
     from .runtime import bootstrap
 
     size_name = "quick" if args.quick else "full"
-    bootstrap(DATABASES[size_name])
+    bootstrap((CHART_DATABASES if args.name == "chart" else DATABASES)[size_name])
 
     from . import dataset
 
     size = dataset.QUICK if args.quick else dataset.FULL
-    if args.name == "search":
+    if args.name == "chart":
+        from . import chart
+
+        figures = chart.run(chart.QUICK if args.quick else chart.FULL, args.rounds)
+    elif args.name == "search":
         from . import search
 
         figures = search.run(size, args.rounds)

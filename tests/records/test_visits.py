@@ -279,3 +279,30 @@ def test_results_show_with_every_version_of_an_amended_visit(cast, api):
     doctor.post(f"{base(cast.clinic_a)}/orders/{order['id']}/results", {"values": values})
     amendment = doctor.post(f"{url}/{visit['id']}/amendments", {"reason": "Typo in the notes"}).json()
     assert amendment["orders"][0]["results"][0]["values"][0]["value"] == "13.1"
+
+
+def test_running_prescriptions_follow_duration_and_the_latest_version(cast, api):
+    import datetime as dt
+
+    from shifa.core import timezones
+    from tests.conftest import time_machine
+
+    visit = committed_visit(cast, api)  # amoxicillin for 7 days
+    doctor = api(cast.staff_a["doctor"])
+    chart_url = f"{base(cast.clinic_a)}/patients/{cast.patient.external_id}/chart"
+    running = doctor.get(chart_url).json()["current_prescriptions"]
+    assert [p["medication"]["code"] for p in running] == ["amoxicillin"]
+    # The amendment replaces amoxicillin by paracetamol: only the corrected line runs.
+    url = f"{base(cast.clinic_a)}/visits"
+    amendment = doctor.post(f"{url}/{visit['id']}/amendments", {"reason": "Wrong medicine"}).json()
+    doctor.delete(f"{url}/{amendment['id']}/prescriptions/{amendment['prescriptions'][0]['id']}")
+    line = {"medication": "paracetamol", "strength": "500 mg", "dose": "1", "dose_unit": "tablet"}
+    doctor.post(
+        f"{url}/{amendment['id']}/prescriptions", {**line, "frequency": "every_8_hours", "duration_days": 3}
+    )
+    doctor.post(f"{url}/{amendment['id']}/commit")
+    running = doctor.get(chart_url).json()["current_prescriptions"]
+    assert [p["medication"]["code"] for p in running] == ["paracetamol"]
+    # Four days later the three-day course is over.
+    with time_machine(timezones.now() + dt.timedelta(days=4)):
+        assert api(cast.patient_user).get("/api/v1/me/record").json()["current_prescriptions"] == []

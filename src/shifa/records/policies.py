@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from shifa.access.policies import Actor
 from shifa.core import timezones
@@ -76,19 +76,20 @@ def has_encounter(patient: Patient, clinic_id: int, at: dt.datetime | None = Non
 
 
 def clinic_patients(clinic_id: int) -> QuerySet[Patient]:
-    """Patients of the clinic: an appointment or a visit there (ever), or access granted to it."""
+    """Patients of the clinic: an appointment or a visit there (ever), or access granted to it. One ``EXISTS`` per
+    tie, so that finding one patient costs the same in a clinic with a million appointments."""
     from shifa.scheduling.models import Appointment, AppointmentStatus
 
     from .models import Visit
 
-    booked = Appointment.objects.for_clinic(clinic_id).exclude(
-        status__in=[AppointmentStatus.HELD, AppointmentStatus.EXPIRED]
+    booked = (
+        Appointment.objects.for_clinic(clinic_id)
+        .filter(patient=OuterRef("pk"))
+        .exclude(status__in=[AppointmentStatus.HELD, AppointmentStatus.EXPIRED])
     )
-    return Patient.objects.filter(
-        Q(pk__in=booked.values("patient_id"))
-        | Q(pk__in=Visit.objects.for_clinic(clinic_id).values("patient_id"))
-        | Q(pk__in=Grant.objects.filter(active_grants(), clinic_id=clinic_id).values("patient_id"))
-    )
+    visited = Visit.objects.for_clinic(clinic_id).filter(patient=OuterRef("pk"))
+    granted = Grant.objects.filter(active_grants(), clinic_id=clinic_id, patient=OuterRef("pk"))
+    return Patient.objects.filter(Exists(booked) | Exists(visited) | Exists(granted))
 
 
 def chart_access(actor: Actor, patient_id) -> ChartAccess:

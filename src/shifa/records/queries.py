@@ -6,7 +6,20 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import (
+    DateTimeField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Func,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.functions import Coalesce
 
 from shifa.access.policies import Actor
 from shifa.audit.models import ReadScope, RecordRead
@@ -155,38 +168,35 @@ def _amendments_of(visits: QuerySet[Visit], originals: list[Visit]) -> dict[int,
 def current_prescriptions(
     patient: Patient, clinics: Q, *, at: dt.datetime | None = None
 ) -> list[Prescription]:
-    """Lines of committed visits still running (their duration not over), latest version of each visit only."""
+    """Lines of committed visits still running (a line without a duration counts for 30 days), from the latest
+    committed version of each visit. Filtered in SQL: the cost follows the patient's running lines, not their
+    history."""
     at = at or timezones.now()
-    superseded = Visit.unscoped.filter(patient=patient, is_committed=True, amends__isnull=False).values(
-        "amends_id"
+    days = Coalesce("duration_days", Value(30))
+    ends = ExpressionWrapper(
+        F("visit__started_at")
+        + Func(days, template="make_interval(days => %(expressions)s)", output_field=DurationField()),
+        output_field=DateTimeField(),
     )
-    lines = (
+    # an original whose correction is committed, or an amendment followed by a later committed one
+    corrected = Exists(Visit.unscoped.filter(amends_id=OuterRef("visit_id"), is_committed=True))
+    overtaken = Exists(
+        Visit.unscoped.filter(
+            amends_id=OuterRef("visit__amends_id"),
+            is_committed=True,
+            committed_at__gt=OuterRef("visit__committed_at"),
+        )
+    )
+    return list(
         Prescription.unscoped.filter(clinics, visit__patient=patient, visit__is_committed=True)
-        .exclude(visit_id__in=superseded)
-        .filter(visit__started_at__gte=at - dt.timedelta(days=3650))
-        .select_related("medication", "visit", "visit__amends")
-        .order_by("-visit__started_at", "position")
+        .annotate(ends=ends)
+        .filter(ends__gte=at)
+        .exclude(corrected)
+        .exclude(overtaken)
+        .select_related("medication", "visit")
+        .defer("visit__complaint", "visit__notes", "visit__triage_note", "visit__amendment_reason")
+        .order_by("-visit__started_at", "position", "id")
     )
-    # An amended visit: keep only its latest committed amendment's lines.
-    latest: dict[int, int] = {}
-    for amendment in (
-        Visit.unscoped.filter(patient=patient, is_committed=True, amends__isnull=False)
-        .order_by("committed_at")
-        .values("id", "amends_id")
-    ):
-        latest[amendment["amends_id"]] = amendment["id"]
-    running = []
-    for line in lines[:500]:
-        root = line.visit.amends_id or line.visit_id
-        if line.visit.amends_id and latest.get(root) != line.visit_id:
-            continue
-        if line.duration_days is None:
-            ends = line.visit.started_at + dt.timedelta(days=30)
-        else:
-            ends = line.visit.started_at + dt.timedelta(days=line.duration_days)
-        if ends >= at:
-            running.append(line)
-    return running
 
 
 def visit_allergies(*, actor: Actor, visit: Visit) -> list[Allergy]:
