@@ -266,6 +266,17 @@ def _diagnosis(code: str, field: str = "code"):
     return found
 
 
+def _fact_create(model, access: policies.ChartAccess, actor, note: str, **fields):
+    """A standing fact of the patient's record, recorded by the acting clinic."""
+    return model.unscoped.create(
+        clinic_id=access.clinic_id,
+        patient=access.patient,
+        note=note.strip(),
+        recorded_by=actor.user,
+        **fields,
+    )
+
+
 def allergy_record(
     *,
     actor,
@@ -282,15 +293,15 @@ def allergy_record(
     substance = substance.strip()
     if med is None and not substance:
         raise _invalid("substance", "required", _("Name the medication or the substance."))
-    return Allergy.unscoped.create(
-        clinic_id=access.clinic_id,
-        patient=access.patient,
+    return _fact_create(
+        Allergy,
+        access,
+        actor,
+        note,
         medication=med,
         substance=substance,
         reaction=reaction.strip(),
         severity=severity,
-        note=note.strip(),
-        recorded_by=actor.user,
     )
 
 
@@ -301,28 +312,21 @@ def condition_record(
     diagnosis = _diagnosis(code)
     if since is not None and since > timezones.now().date():
         raise _invalid("since", "in_future", _("The date cannot be in the future."))
-    return Condition.unscoped.create(
-        clinic_id=access.clinic_id,
-        patient=access.patient,
-        diagnosis=diagnosis,
-        since=since,
-        note=note.strip(),
-        recorded_by=actor.user,
-    )
+    return _fact_create(Condition, access, actor, note, diagnosis=diagnosis, since=since)
 
 
 def medication_statement_record(
     *, actor, patient_id, medication, dosage: str = "", since: dt.date | None = None, note: str = ""
 ) -> MedicationStatement:
     access = policies.chart_access(actor, patient_id)
-    return MedicationStatement.unscoped.create(
-        clinic_id=access.clinic_id,
-        patient=access.patient,
+    return _fact_create(
+        MedicationStatement,
+        access,
+        actor,
+        note,
         medication=_medication(medication),
         dosage=dosage.strip(),
         since=since,
-        note=note.strip(),
-        recorded_by=actor.user,
     )
 
 
@@ -340,15 +344,8 @@ def immunization_record(
     born = access.patient.date_of_birth
     if born is not None and given_on < born:
         raise _invalid("given_on", "before_birth", _("The date cannot be before the patient was born."))
-    return Immunization.unscoped.create(
-        clinic_id=access.clinic_id,
-        patient=access.patient,
-        vaccine=found,
-        given_on=given_on,
-        dose=dose,
-        lot=lot.strip(),
-        note=note.strip(),
-        recorded_by=actor.user,
+    return _fact_create(
+        Immunization, access, actor, note, vaccine=found, given_on=given_on, dose=dose, lot=lot.strip()
     )
 
 
