@@ -32,6 +32,10 @@ def _run_jobs() -> None:
     thread = threading.Thread(target=work)
     thread.start()
     thread.join(timeout=60)
+    # The job ran in asgiref's thread for synchronous code: close the connection it opened there too.
+    from asgiref.sync import SyncToAsync
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
 
 
 def test_a_doctor_documents_commits_and_prints_and_the_patient_reads_it_in_arabic(cast, page_for, tmp_path):
