@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "shifa.accounts",
     "shifa.tenancy",
     "shifa.records",
+    "shifa.adherence",
     "shifa.notifications",
     "shifa.documents",
     "shifa.catalog",

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class AdherenceConfig(AppConfig):
+    name = "shifa.adherence"
+    label = "adherence"
+    verbose_name = _("Medication reminders and adherence")
