@@ -881,6 +881,9 @@ def visit_commit(*, actor, visit_id) -> Visit:
         visit.committed_at = now
         visit.committed_by = actor.user
         visit.save(update_fields=["is_committed", "committed_at", "committed_by", "updated_at"])
+        from shifa.adherence.actions import schedules_for_visit
+
+        schedules_for_visit(visit)  # the medication reminders of its prescription (CP-3)
         appointment = visit.appointment
         if (
             visit.amends_id is None
