@@ -53,3 +53,75 @@ def test_an_amended_prescription_cancels_the_old_future_doses(cast, api):
     assert set(Dose.unscoped.filter(schedule=old).values_list("status", flat=True)) == {"cancelled"}
     new = DoseSchedule.unscoped.get(prescription__visit__external_id=amendment["id"])
     assert new.status == "active" and Dose.unscoped.filter(schedule=new, status="due").count() == 6
+
+
+def _first_due(plan):
+    return Dose.unscoped.filter(schedule=plan).order_by("due_at").first()
+
+
+def test_due_doses_are_reminded_once_in_the_patients_language(cast, api):
+    import datetime as dt
+
+    from shifa.adherence.actions import doses_dispatch
+    from shifa.notifications.models import Notification
+
+    type(cast.patient_user).objects.filter(pk=cast.patient_user.pk).update(language="ar")
+    visit = committed_visit(cast, api)
+    plan = DoseSchedule.unscoped.get(prescription__visit__external_id=visit["id"])
+    first = _first_due(plan)
+    at = first.due_at + dt.timedelta(seconds=30)
+    assert doses_dispatch(now=at) == 1
+    assert doses_dispatch(now=at) == 0  # a second pass (or a second worker) finds nothing left
+    first.refresh_from_db()
+    assert first.status == "sent" and first.sent_at == at
+    reminders = Notification.objects.filter(recipient=cast.patient_user, kind="dose.due")
+    assert reminders.count() == 1
+    assert "أموكسيسيلين" in reminders.get().title
+    # later doses wait for their time
+    assert Dose.unscoped.filter(schedule=plan, status="due").count() == 20
+
+
+def test_a_retried_batch_does_not_remind_twice(cast, api):
+    """A worker that died after notifying but before marking the doses sent: the retry finds the notifications
+    already there (same idempotency key) and only marks the doses."""
+    import datetime as dt
+
+    from shifa.adherence.actions import doses_dispatch
+    from shifa.notifications.actions import notify
+    from shifa.notifications.models import Notification
+
+    visit = committed_visit(cast, api)
+    plan = DoseSchedule.unscoped.get(prescription__visit__external_id=visit["id"])
+    first = _first_due(plan)
+    notify(
+        recipient=cast.patient_user,
+        kind="dose.due",
+        data={
+            "medication_en": "Amoxicillin",
+            "medication_ar": "أموكسيسيلين",
+            "strength": "500 mg",
+            "dose": "1",
+            "unit": "capsule",
+            "time": "08:30",
+            "patient": "Patient",
+            "for_dependant": False,
+        },
+        idempotency_key=f"dose:{first.external_id}",
+    )
+    assert doses_dispatch(now=first.due_at + dt.timedelta(minutes=1)) == 1
+    assert Notification.objects.filter(recipient=cast.patient_user, kind="dose.due").count() == 1
+
+
+def test_unanswered_doses_become_missed(cast, api):
+    import datetime as dt
+
+    from shifa.adherence.actions import doses_dispatch, doses_mark_missed
+
+    visit = committed_visit(cast, api)
+    plan = DoseSchedule.unscoped.get(prescription__visit__external_id=visit["id"])
+    first = _first_due(plan)
+    doses_dispatch(now=first.due_at)
+    assert doses_mark_missed(now=first.due_at + dt.timedelta(hours=11)) == 0
+    assert doses_mark_missed(now=first.due_at + dt.timedelta(hours=13)) >= 1
+    first.refresh_from_db()
+    assert first.status == "missed"

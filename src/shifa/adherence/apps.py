@@ -6,3 +6,8 @@ class AdherenceConfig(AppConfig):
     name = "shifa.adherence"
     label = "adherence"
     verbose_name = _("Medication reminders and adherence")
+
+    def ready(self) -> None:
+        from shifa.notifications import kinds
+
+        kinds.register(kinds.Kind("dose.due", kinds.TRANSACTIONAL, (kinds.IN_APP, kinds.PUSH)))
