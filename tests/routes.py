@@ -496,24 +496,29 @@ def _visit(t: Target, spec: RouteSpec) -> str:
     else:
         Visit.unscoped.filter(pk=visit.pk).update(complaint="")
     if path.endswith("/documents") and spec.method == "POST":
-        from shifa.catalog.models import Medication
-        from shifa.records.models import Prescription
-
-        Prescription.unscoped.create(
-            clinic=t.clinic,
-            visit=visit,
-            medication=Medication.objects.get(code="paracetamol"),
-            strength="500 mg",
-            dose=1,
-            dose_unit="tablet",
-            frequency="every_8_hours",
-            duration_days=3,
-        )
+        _paracetamol(t, visit)
     if path.endswith(("/amendments", "/documents")) or _for_patient(spec):
         now = timezones.now()
         Visit.unscoped.filter(pk=visit.pk).update(is_committed=True, committed_at=now, committed_by=doctor)
     t.record_visit = visit
     return str(visit.external_id)
+
+
+def _paracetamol(t: Target, visit):
+    """A prescription line in a visit being written: paracetamol every 8 hours for 3 days."""
+    from shifa.catalog.models import Medication
+    from shifa.records.models import Prescription
+
+    return Prescription.unscoped.create(
+        clinic=t.clinic,
+        visit=visit,
+        medication=Medication.objects.get(code="paracetamol"),
+        strength="500 mg",
+        dose=1,
+        dose_unit="tablet",
+        frequency="every_8_hours",
+        duration_days=3,
+    )
 
 
 def _visit_item(t: Target, spec: RouteSpec) -> str:
@@ -643,6 +648,31 @@ def _vaccine_code() -> str:
     return Vaccine.objects.order_by("pk").first().code
 
 
+def _dose(t: Target) -> str:
+    """A dose due now of the caller's own prescription line (of a committed visit, with its schedule)."""
+    from shifa.adherence.models import Dose, DoseSchedule
+    from shifa.core import timezones
+    from shifa.records.models import Patient, Visit
+
+    patient = (Patient.objects.filter(user=t.user).first() if t.user else None) or _patient_in_care(t)
+    doctor = _bookable(t.clinic)
+    now = timezones.now()
+    visit = Visit.unscoped.create(
+        clinic=t.clinic, patient=patient, doctor=doctor, origin="walk_in", started_at=now, created_by=doctor
+    )
+    line = _paracetamol(t, visit)
+    Visit.unscoped.filter(pk=visit.pk).update(is_committed=True, committed_at=now, committed_by=doctor)
+    plan = DoseSchedule.unscoped.create(
+        clinic=t.clinic,
+        patient=patient,
+        prescription=line,
+        zone="Asia/Amman",
+        times=["06:00", "14:00", "22:00"],
+    )
+    dose = Dose.unscoped.create(clinic=t.clinic, schedule=plan, patient=patient, due_at=now)
+    return str(dose.external_id)
+
+
 def _share_body(user) -> dict:
     return {"clinic_id": str(_clinic_of(None).external_id), "days": 30}
 
@@ -697,6 +727,7 @@ PROVIDERS = {
     "result_id": _result,
     "fact_id": _fact,
     "grant_id": _grant,
+    "dose_id": _dose,
     "service_id": _service,
     "subscription_id": _push_subscription,
     "provider": lambda t: "google",
@@ -769,6 +800,7 @@ BODIES = {
     },
     ("PATCH", "/api/v1/me/patients/{patient_id}"): {"blood_group": "O+"},
     ("POST", "/api/v1/me/grants"): _share_body,
+    ("POST", "/api/v1/me/doses/{dose_id}/answer"): {"status": "taken"},
     ("POST", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/documents"): {
         "kind": "prescription",
         "language": "ar",

@@ -85,6 +85,7 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 def _mount_routers() -> None:
     from shifa.access.api import router as access_router
     from shifa.accounts.api import router as accounts_router
+    from shifa.adherence.api import router as adherence_router
     from shifa.audit.api import router as audit_router
     from shifa.catalog.api import router as catalog_router
     from shifa.directory.api import router as directory_router
@@ -112,6 +113,7 @@ def _mount_routers() -> None:
     api.add_router("", ratings_router)
     api.add_router("", records_router)
     api.add_router("", my_record_router)
+    api.add_router("", adherence_router)
 
 
 _mount_routers()

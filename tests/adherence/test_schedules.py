@@ -125,3 +125,43 @@ def test_unanswered_doses_become_missed(cast, api):
     assert doses_mark_missed(now=first.due_at + dt.timedelta(hours=13)) >= 1
     first.refresh_from_db()
     assert first.status == "missed"
+
+
+def test_the_patient_marks_doses_and_sees_adherence(cast, api):
+    import datetime as dt
+
+    from shifa.adherence.actions import doses_mark_missed
+    from shifa.core import timezones
+    from tests.conftest import time_machine
+
+    visit = committed_visit(cast, api)
+    plan = DoseSchedule.unscoped.get(prescription__visit__external_id=visit["id"])
+    doses = list(Dose.unscoped.filter(schedule=plan).order_by("due_at")[:3])
+    first, second, third = doses
+    with time_machine(third.due_at + dt.timedelta(minutes=5)):
+        me = api(cast.patient_user)
+        early = me.post(
+            f"/api/v1/me/doses/{Dose.unscoped.filter(schedule=plan).last().external_id}/answer",
+            {"status": "taken"},
+        )
+        assert early.status_code == 409 and early.json()["code"] == "dose_not_due"
+        assert (
+            me.post(f"/api/v1/me/doses/{first.external_id}/answer", {"status": "taken"}).json()["status"]
+            == "taken"
+        )
+        again = me.post(f"/api/v1/me/doses/{first.external_id}/answer", {"status": "taken"})
+        assert again.status_code == 200  # a double tap
+        assert (
+            me.post(f"/api/v1/me/doses/{second.external_id}/answer", {"status": "skipped"}).status_code == 200
+        )
+        assert me.post(f"/api/v1/me/doses/{first.external_id}/answer", {"status": "lost"}).status_code == 422
+        other = api(cast.other_patient_user)
+        assert (
+            other.post(f"/api/v1/me/doses/{third.external_id}/answer", {"status": "taken"}).status_code == 404
+        )
+    doses_mark_missed(now=third.due_at + dt.timedelta(hours=13))
+    with time_machine(third.due_at + dt.timedelta(hours=13)):
+        day = timezones.to_local(first.due_at, plan.zone).date()
+        listed = api(cast.patient_user).get(f"/api/v1/me/doses?day={day.isoformat()}").json()
+        assert listed["adherence"] == {"days": 30, "taken": 1, "skipped": 1, "missed": 1, "percent": 33}
+        assert [d["status"] for d in listed["items"]][:2] == ["taken", "skipped"]

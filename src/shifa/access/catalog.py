@@ -101,6 +101,11 @@ PERMISSIONS = [
         "user",
         _("Add dependants and share one's record with clinics or stop sharing it"),
     ),
+    PermissionSpec(
+        "adherence.manage_own_doses",
+        "user",
+        _("See one's (and one's dependants') medication reminders and mark doses taken or skipped"),
+    ),
     PermissionSpec("catalog.view", "user", _("Look up reference data (diagnosis codes and the like)")),
     PermissionSpec("documents.view", "clinic", _("See and download the clinic's documents")),
     PermissionSpec("documents.create", "clinic", _("Prepare documents (letters) for the clinic")),
@@ -228,6 +233,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "appointments.book": True,
         "records.view_own": True,
         "records.manage_own": True,
+        "adherence.manage_own_doses": True,
     },
 }
 

@@ -140,3 +140,40 @@ def doses_mark_missed(*, now: dt.datetime | None = None) -> int:
     return Dose.unscoped.filter(
         status__in=[DoseStatus.DUE, DoseStatus.SENT], due_at__lt=now - MISSED_AFTER
     ).update(status=DoseStatus.MISSED)
+
+
+#: How early a dose may be marked, and how late an answer is still taken.
+ANSWER_EARLY = dt.timedelta(hours=1)
+ANSWER_LATE = dt.timedelta(hours=48)
+
+
+def dose_answer(*, actor, dose_id, status: str) -> Dose:
+    """The patient (or guardian) marks a dose taken or skipped: from an hour before its time to two days after.
+    Answering again (a double tap, or a change of mind) keeps the latest answer."""
+    from django.utils.translation import gettext as _
+
+    from shifa.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+    from shifa.records.policies import patients_of_user
+
+    if status not in (DoseStatus.TAKEN, DoseStatus.SKIPPED):
+        raise ValidationFailed(errors=[FieldError("status", "invalid_choice", _("Choose taken or skipped."))])
+    now = timezones.now()
+    with transaction.atomic():
+        dose = (
+            Dose.unscoped.select_for_update()
+            .filter(external_id=dose_id, patient__in=patients_of_user(actor.user))
+            .first()
+        )
+        if dose is None:
+            raise NotFound()
+        if dose.status == DoseStatus.CANCELLED:
+            raise Conflict(
+                _("This dose was cancelled by a change of the prescription."), code="dose_cancelled"
+            )
+        if dose.due_at > now + ANSWER_EARLY:
+            raise Conflict(_("This dose is not due yet."), code="dose_not_due")
+        if dose.due_at < now - ANSWER_LATE:
+            raise Conflict(_("This dose is too far in the past to answer."), code="dose_closed")
+        dose.status, dose.answered_at = status, now
+        dose.save(update_fields=["status", "answered_at", "updated_at"])
+        return dose
