@@ -97,14 +97,13 @@ def get_my_record(request: HttpRequest, whose: Query[Whose]):
     **VIEW,
 )
 def list_my_visits(request: HttpRequest, params: Query[WhosePage]):
-    _, page = queries.my_visits(
+    _, page, amendments = queries.my_visits(
         actor=request.actor,
         patient_id=params.patient_id,
         cursor=params.cursor,
         limit=max(1, min(params.limit, 200)),
     )
     language = _language(request)
-    amendments = queries._amendments_of(queries.Visit.unscoped.filter(is_committed=True), page.items)
     return {
         "items": [out.visit_summary_out(v, language, amendments.get(v.pk)) for v in page.items],
         "next_cursor": page.next_cursor,

@@ -414,10 +414,12 @@ def my_patients(*, actor: Actor) -> list[Patient]:
 
 def my_visits(
     *, actor: Actor, patient_id=None, cursor: str | None = None, limit: int = 30
-) -> tuple[Patient, Page]:
+) -> tuple[Patient, Page, dict[int, list[Visit]]]:
+    """My committed visits, newest first, and each one's committed amendments (by the original's pk)."""
     patient = policies.own_patient(actor, patient_id)
     visits = Visit.unscoped.filter(patient=patient, is_committed=True)
-    return patient, timeline_page(visits, cursor=cursor, limit=limit)
+    page = timeline_page(visits, cursor=cursor, limit=limit)
+    return patient, page, _amendments_of(visits, page.items)
 
 
 def latest_version(visit: Visit) -> Visit:

@@ -22,7 +22,7 @@ from shifa.access.declare import page
 from shifa.core import timezones
 from shifa.core.errors import NotFound, Problem
 from shifa.records import actions, queries
-from shifa.records.models import Relation, Sex, Visit
+from shifa.records.models import Relation, Sex
 from shifa.records.schemas import prescription_text
 
 from .account_views import show_problem
@@ -195,7 +195,7 @@ def patient_record(request: HttpRequest) -> HttpResponse:
 @page(VIEW)
 def patient_record_visits(request: HttpRequest) -> HttpResponse:
     """All my committed visits, newest first, a page at a time."""
-    patient, visits = queries.my_visits(
+    patient, visits, amendments = queries.my_visits(
         actor=request.actor,
         patient_id=_patient_id(request),
         cursor=request.GET.get("cursor") or None,
@@ -203,9 +203,6 @@ def patient_record_visits(request: HttpRequest) -> HttpResponse:
     )
     language = get_language()
     # As the API lists them: each original with the diagnoses of its latest committed correction.
-    amendments = queries._amendments_of(
-        Visit.unscoped.filter(patient=patient, is_committed=True), visits.items
-    )
     context = _whose(request, patient, "patient_record_visits")
     context |= {"visits": _visit_rows(visits.items, amendments, language), "next_cursor": visits.next_cursor}
     return render(request, "web/patient/record_visits.html", context)
