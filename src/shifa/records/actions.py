@@ -466,6 +466,13 @@ def _draft(actor, visit_id) -> Visit:
     return visit
 
 
+def _part_add(actor, visit_id, model, **fields):
+    """A row written in a visit being written (the visit locked, 409 once committed)."""
+    with transaction.atomic():
+        visit = _draft(actor, visit_id)
+        return model.unscoped.create(clinic_id=visit.clinic_id, visit=visit, **fields)
+
+
 TEXT_LIMIT = 20000
 
 
@@ -756,17 +763,16 @@ def order_add(
         imaging = _by_code_or_id(ImagingStudy.objects.filter(is_active=True), test)
         if imaging is None:
             raise _invalid("test", "unknown", _("Choose an imaging study from the list."))
-    with transaction.atomic():
-        visit = _draft(actor, visit_id)
-        return Order.unscoped.create(
-            clinic_id=visit.clinic_id,
-            visit=visit,
-            kind=kind,
-            lab_test=lab,
-            imaging=imaging,
-            urgency=urgency,
-            note=_text("note", note, 1000),
-        )
+    return _part_add(
+        actor,
+        visit_id,
+        Order,
+        kind=kind,
+        lab_test=lab,
+        imaging=imaging,
+        urgency=urgency,
+        note=_text("note", note, 1000),
+    )
 
 
 def referral_add(
@@ -807,17 +813,16 @@ def referral_add(
             raise _invalid("specialty", "unknown", _("Choose a specialty from the list."))
     if clinic is None and doctor is None and found_specialty is None:
         raise _invalid("to_clinic_id", "required", _("Choose a clinic, a doctor or a specialty."))
-    with transaction.atomic():
-        visit = _draft(actor, visit_id)
-        return Referral.unscoped.create(
-            clinic_id=visit.clinic_id,
-            visit=visit,
-            to_clinic=clinic,
-            to_doctor=doctor,
-            specialty=found_specialty,
-            urgency=urgency,
-            reason=reason,
-        )
+    return _part_add(
+        actor,
+        visit_id,
+        Referral,
+        to_clinic=clinic,
+        to_doctor=doctor,
+        specialty=found_specialty,
+        urgency=urgency,
+        reason=reason,
+    )
 
 
 def sick_leave_set(*, actor, visit_id, starts_on: dt.date, days: int, note: str = "") -> SickLeave:
