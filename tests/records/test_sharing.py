@@ -225,3 +225,60 @@ def test_a_database_dump_shows_no_plaintext_of_encrypted_fields(cast, api):
         "Chest infection",
     ):
         assert plaintext not in dump, plaintext
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_written_while_its_visit_is_being_committed_waits_and_is_refused(cast, api):
+    """The commit guard share-locks the visit: an INSERT racing the commit waits for it, then is refused."""
+    import threading
+    import time
+
+    from django.db import connections
+    from django.db.utils import DatabaseError
+
+    from shifa.records.models import Visit
+    from tests.support.booking import open_for_booking
+    from tests.support.records import open_visit
+
+    open_for_booking(cast)
+    draft = open_visit(api(cast.staff_a["doctor"]), cast.clinic_a, in_care(cast))
+    visit = Visit.unscoped.get(external_id=draft["id"])
+    committing = threading.Event()
+    outcome = {}
+
+    def commit():
+        from django.db import transaction
+
+        from shifa.core import timezones
+
+        with transaction.atomic():
+            Visit.unscoped.filter(pk=visit.pk).update(is_committed=True, committed_at=timezones.now())
+            committing.set()
+            time.sleep(1.0)
+        connections.close_all()
+
+    def insert():
+        committing.wait(5)
+        started = time.monotonic()
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO records_visitdiagnosis (external_id, created_at, updated_at, clinic_id, visit_id, "
+                    "diagnosis_id, rank, plain_words, position) VALUES (gen_random_uuid(), now(), now(), %s, %s, "
+                    "(SELECT id FROM catalog_diagnosis WHERE code = '4019'), 'primary', '', 0)",
+                    [visit.clinic_id, visit.pk],
+                )
+            outcome["result"] = "inserted"
+        except DatabaseError as exc:
+            outcome["result"] = str(exc)
+        outcome["waited"] = time.monotonic() - started
+        connections.close_all()
+
+    threads = [threading.Thread(target=commit), threading.Thread(target=insert)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    assert "committed" in outcome["result"], outcome
+    assert outcome["waited"] > 0.5  # it waited for the commit instead of slipping in beside it
+    assert not visit.diagnoses.exists()
