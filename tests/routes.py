@@ -650,27 +650,9 @@ def _vaccine_code() -> str:
 
 def _dose(t: Target) -> str:
     """A dose due now of the caller's own prescription line (of a committed visit, with its schedule)."""
-    from shifa.adherence.models import Dose, DoseSchedule
-    from shifa.core import timezones
-    from shifa.records.models import Patient, Visit
+    from tests.routes_care import dose_row
 
-    patient = (Patient.objects.filter(user=t.user).first() if t.user else None) or _patient_in_care(t)
-    doctor = _bookable(t.clinic)
-    now = timezones.now()
-    visit = Visit.unscoped.create(
-        clinic=t.clinic, patient=patient, doctor=doctor, origin="walk_in", started_at=now, created_by=doctor
-    )
-    line = _paracetamol(t, visit)
-    Visit.unscoped.filter(pk=visit.pk).update(is_committed=True, committed_at=now, committed_by=doctor)
-    plan = DoseSchedule.unscoped.create(
-        clinic=t.clinic,
-        patient=patient,
-        prescription=line,
-        zone="Asia/Amman",
-        times=["06:00", "14:00", "22:00"],
-    )
-    dose = Dose.unscoped.create(clinic=t.clinic, schedule=plan, patient=patient, due_at=now)
-    return str(dose.external_id)
+    return str(dose_row(t).external_id)
 
 
 def _share_body(user) -> dict:
@@ -1142,9 +1124,15 @@ def call(spec: RouteSpec, url: str, user=None, *, mfa: bool = True):
 
 
 # Route data of the patient's record pages lives beside them (kept apart so that the two sets can grow separately).
+# … and so do those of care plans, reminders, home readings and devices.
+from tests import routes_care  # noqa: E402
 from tests.routes_my_record import BODIES as _MY_RECORD_BODIES  # noqa: E402
 from tests.routes_my_record import QUERIES as _MY_RECORD_QUERIES  # noqa: E402
 
 BODIES.update(_CLINIC_PAGE_BODIES)
 BODIES.update(_MY_RECORD_BODIES)
+BODIES.update(routes_care.BODIES)
 QUERIES.update(_MY_RECORD_QUERIES)
+QUERIES.update(routes_care.QUERIES)
+PROVIDERS.update(routes_care.PROVIDERS)
+NEEDS_ROUTE |= routes_care.NEEDS_ROUTE

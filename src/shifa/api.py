@@ -87,6 +87,7 @@ def _mount_routers() -> None:
     from shifa.accounts.api import router as accounts_router
     from shifa.adherence.api import router as adherence_router
     from shifa.audit.api import router as audit_router
+    from shifa.careplans.api import router as careplans_router
     from shifa.catalog.api import router as catalog_router
     from shifa.directory.api import router as directory_router
     from shifa.directory.ratings_api import router as ratings_router
@@ -114,6 +115,7 @@ def _mount_routers() -> None:
     api.add_router("", records_router)
     api.add_router("", my_record_router)
     api.add_router("", adherence_router)
+    api.add_router("", careplans_router)
 
 
 _mount_routers()

@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP (Django), WebSocket (Channels) and the lifespan that runs the job worker in-process."""
+"""ASGI entry point: HTTP (Django), WebSocket (Channels) and the lifespan that runs the job worker in-process
+(and the MQTT ingestion of devices' messages when ``MQTT_URL`` is set)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from shifa.accounts.channels_auth import BearerTokenAuthMiddleware  # noqa: E402
+from shifa.adherence import mqtt  # noqa: E402
 from shifa.core import jobs  # noqa: E402
 from shifa.core.asgi_limits import BodyLimit  # noqa: E402
 from shifa.routing import websocket_urlpatterns  # noqa: E402
@@ -39,11 +41,14 @@ async def application(scope, receive, send):
             try:
                 if settings.SHIFA_RUN_WORKER:
                     await jobs.start_in_process_worker()
+                if settings.MQTT_URL:
+                    await mqtt.start_in_process(settings.MQTT_URL)
             except Exception as exc:
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await mqtt.stop_in_process()
             await jobs.stop_in_process_worker()
             await send({"type": "lifespan.shutdown.complete"})
             return

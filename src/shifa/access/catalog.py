@@ -106,6 +106,21 @@ PERMISSIONS = [
         "user",
         _("See one's (and one's dependants') medication reminders and mark doses taken or skipped"),
     ),
+    PermissionSpec(
+        "adherence.record_own_vitals",
+        "user",
+        _("Record one's (and one's dependants') vital signs at home and register one's devices"),
+    ),
+    PermissionSpec(
+        "careplans.follow_own",
+        "user",
+        _("See one's (and one's dependants') care plans, book their appointments and mark tasks done"),
+    ),
+    PermissionSpec(
+        "careplans.manage",
+        "clinic",
+        _("Make care plans for patients, stop them, and keep the clinic's care plan templates"),
+    ),
     PermissionSpec("catalog.view", "user", _("Look up reference data (diagnosis codes and the like)")),
     PermissionSpec("documents.view", "clinic", _("See and download the clinic's documents")),
     PermissionSpec("documents.create", "clinic", _("Prepare documents (letters) for the clinic")),
@@ -206,6 +221,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "records.record_history": True,
         "records.document_visit": True,
         "records.record_results": True,
+        "careplans.manage": False,
     },
     NURSE: {
         **_EVERY_STAFF,
@@ -226,6 +242,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "records.document_visit": True,
         "records.commit_visit": True,
         "records.record_results": True,
+        "careplans.manage": True,
     },
     PATIENT: {
         **_EVERY_SIGNED_IN,
@@ -234,6 +251,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "records.view_own": True,
         "records.manage_own": True,
         "adherence.manage_own_doses": True,
+        "adherence.record_own_vitals": True,
+        "careplans.follow_own": True,
     },
 }
 

@@ -43,6 +43,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/api/v1/search/doctors"),
         ("GET", "/api/v1/quote"),
         ("GET", "/api/v1/ratings"),
+        ("POST", "/api/v1/devices/{device_id}/readings"),
+        ("POST", "/api/v1/devices/{device_id}/doses"),
         ("POST", "/api/v1/auth/tokens"),
         ("POST", "/api/v1/auth/tokens/mfa"),
         ("POST", "/api/v1/auth/tokens/refresh"),

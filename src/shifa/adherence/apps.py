@@ -11,3 +11,6 @@ class AdherenceConfig(AppConfig):
         from shifa.notifications import kinds
 
         kinds.register(kinds.Kind("dose.due", kinds.TRANSACTIONAL, (kinds.IN_APP, kinds.PUSH)))
+        kinds.register(
+            kinds.Kind("vitals.alert", kinds.TRANSACTIONAL, (kinds.IN_APP, kinds.PUSH, kinds.EMAIL))
+        )

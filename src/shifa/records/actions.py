@@ -516,20 +516,20 @@ def _decimal(field: str, value) -> Decimal:
     return number
 
 
-def vitals_record(
-    *, actor, visit_id=None, patient_id=None, readings: dict, taken_at: dt.datetime | None = None
-):
-    """Vital signs by LOINC code (``{"8480-6": 120, …}``), in a visit or on their own; a value outside what the sign
-    can be (a typing mistake) is refused with the field named."""
+def vital_values(readings, taken_at: dt.datetime | None = None) -> tuple[list, dt.datetime]:
+    """Check measurements given by LOINC code (``{"8480-6": 120, …}``): each a number the sign can be (outside that,
+    a typing mistake, refused with the field named), taken no later than now. Returns (sign, value) pairs."""
     from shifa.catalog.models import VitalSignType
 
-    if not readings:
+    if not readings or not isinstance(readings, dict):
         raise _invalid("readings", "required", _("Enter at least one measurement."))
     now = timezones.now()
     taken_at = taken_at or now
     if taken_at > now + dt.timedelta(minutes=5):
         raise _invalid("taken_at", "in_future", _("The time cannot be in the future."))
-    kinds = {k.code: k for k in VitalSignType.objects.filter(is_active=True, code__in=list(readings))}
+    kinds = {
+        k.code: k for k in VitalSignType.objects.filter(is_active=True, code__in=[str(c) for c in readings])
+    }
     errors, rows = [], []
     for code, raw in readings.items():
         field = f"readings.{code}"
@@ -555,6 +555,14 @@ def vitals_record(
         rows.append((kind, round(value, kind.decimals)))
     if errors:
         raise ValidationFailed(errors=errors)
+    return rows, taken_at
+
+
+def vitals_record(
+    *, actor, visit_id=None, patient_id=None, readings: dict, taken_at: dt.datetime | None = None
+):
+    """Vital signs by LOINC code, in a visit or on their own (``vital_values`` checks them)."""
+    rows, taken_at = vital_values(readings, taken_at)
     with transaction.atomic():
         if visit_id is not None:
             visit = _draft(actor, visit_id)

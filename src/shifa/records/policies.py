@@ -102,6 +102,18 @@ def chart_access(actor: Actor, patient_id) -> ChartAccess:
     return ChartAccess(patient=patient, clinic_id=clinic.pk, shared=shared)
 
 
+def reads_home_readings(access: ChartAccess) -> bool:
+    """Readings the patient takes at home belong to no clinic: a clinic reads them when it may read the whole
+    record, or while it follows the patient with an active care plan."""
+    from shifa.careplans.models import CarePlan, PlanStatus
+
+    return access.shared or (
+        CarePlan.objects.for_clinic(access.clinic_id)
+        .filter(patient=access.patient, status=PlanStatus.ACTIVE)
+        .exists()
+    )
+
+
 def patients_of_user(user) -> QuerySet[Patient]:
     """The patient a user is, and the dependants they manage."""
     return Patient.objects.filter(Q(user=user) | Q(guardian__user=user))

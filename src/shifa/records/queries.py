@@ -237,13 +237,24 @@ def chart(*, actor: Actor, patient_id, cursor: str | None = None, limit: int = 3
     return result
 
 
-def vital_series(*, actor: Actor, patient_id, code: str, limit: int = 200) -> list[Vital]:
+def vital_series(*, actor: Actor, patient_id, code: str, limit: int = 200) -> list:
+    """One sign's latest readings, oldest first: taken at clinics the reader may see, and at home (``source``
+    "patient" or "device") where ``reads_home_readings`` allows."""
+    from shifa.adherence.models import Reading
+
     access = policies.chart_access(actor, patient_id)
     rows = list(
         Vital.unscoped.filter(access.clinics_filter(), patient=access.patient, kind__code=code)
         .select_related("kind")
         .order_by("-taken_at")[:limit]
     )
+    if policies.reads_home_readings(access):
+        rows += (
+            Reading.objects.filter(patient=access.patient, kind__code=code)
+            .select_related("kind")
+            .order_by("-taken_at")[:limit]
+        )
+        rows = sorted(rows, key=lambda r: r.taken_at, reverse=True)[:limit]
     _log(actor, access.patient, ReadScope.CHART)
     return rows[::-1]
 

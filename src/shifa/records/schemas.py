@@ -313,6 +313,7 @@ def vital_out(row, language: str) -> dict:
         "unit": kind.unit,
         "flag": flag,
         "taken_at": _z(row.taken_at),
+        "source": getattr(row, "source", "clinic"),
     }
 
 

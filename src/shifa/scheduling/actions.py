@@ -538,7 +538,9 @@ def appointment_no_show(*, actor, appointment_id) -> Appointment:
 
 def appointment_complete(*, actor, appointment_id) -> Appointment:
     """The visit is over: the appointment is completed and committed, after which the database refuses any
-    change to it (EHR-3)."""
+    change to it (EHR-3); a care plan step it was booked for is done."""
+    from shifa.careplans.actions import steps_appointment_completed
+
     now = timezones.now()
     with transaction.atomic():
         appointment = _at_desk(actor, appointment_id)
@@ -550,6 +552,7 @@ def appointment_complete(*, actor, appointment_id) -> Appointment:
         appointment.save(
             update_fields=["status", "is_committed", "committed_at", "committed_by", "updated_at"]
         )
+        steps_appointment_completed(appointment)
         return appointment
 
 

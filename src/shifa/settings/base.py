@@ -4,6 +4,7 @@ Environment variables:
     SHIFA_DATA_DIR   data folder (embedded PostgreSQL, generated secrets, uploaded files); default ``.shifa``
     DATABASE_URL     a PostgreSQL server; when unset the embedded server in the data folder is used
     REDIS_URL        Redis for the Channels layer; when unset the in-memory layer (single process) is used
+    MQTT_URL         an MQTT broker (mqtt://user:password@host:1883): ``shifa run`` then files devices' messages
     SECRET_KEY       overrides the generated key in the data folder
     FIELD_ENCRYPTION_KEYS  comma-separated Fernet keys, newest first; overrides the generated key
     FIELD_MASTER_KEYS  master keys of clinical-field encryption, ``id:base64,…`` newest first (shifa.core.keys)
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
     "shifa.tenancy",
     "shifa.records",
     "shifa.adherence",
+    "shifa.careplans",
     "shifa.notifications",
     "shifa.documents",
     "shifa.catalog",
@@ -224,6 +226,7 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 REDIS_URL = os.environ.get("REDIS_URL")
+MQTT_URL = os.environ.get("MQTT_URL") or None
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
