@@ -1125,14 +1125,16 @@ def call(spec: RouteSpec, url: str, user=None, *, mfa: bool = True):
 
 # Route data of the patient's record pages lives beside them (kept apart so that the two sets can grow separately).
 # … and so do those of care plans, reminders, home readings and devices.
-from tests import routes_care  # noqa: E402
+from tests import routes_care, routes_care_pages  # noqa: E402
 from tests.routes_my_record import BODIES as _MY_RECORD_BODIES  # noqa: E402
 from tests.routes_my_record import QUERIES as _MY_RECORD_QUERIES  # noqa: E402
 
 BODIES.update(_CLINIC_PAGE_BODIES)
 BODIES.update(_MY_RECORD_BODIES)
 BODIES.update(routes_care.BODIES)
+BODIES.update(routes_care_pages.BODIES)
 QUERIES.update(_MY_RECORD_QUERIES)
 QUERIES.update(routes_care.QUERIES)
+QUERIES.update(routes_care_pages.QUERIES)
 PROVIDERS.update(routes_care.PROVIDERS)
 NEEDS_ROUTE |= routes_care.NEEDS_ROUTE

@@ -166,9 +166,14 @@ def _plan_body(user) -> dict:
 
 
 def _book_body(user) -> dict:
-    from tests.routes import _at
+    """13:00 at the clinic three days from the clinic's today: the day of the plan's appointment step."""
+    from shifa.core import timezones
+    from tests.routes import _clinic_of
 
-    return {"starts_at": _at(3)}
+    clinic = _clinic_of(None)
+    today = timezones.to_local(timezones.now(), clinic.time_zone).date()
+    starts = timezones.local_datetime(today + dt.timedelta(days=3), dt.time(13), clinic.time_zone)
+    return {"starts_at": timezones.isoformat_z(starts)}
 
 
 PROVIDERS = {

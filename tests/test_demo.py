@@ -66,3 +66,18 @@ def test_the_demo_patient_has_a_committed_visit_to_look_at(db):
     assert [d.diagnosis.code for d in visit.diagnoses.order_by("position")] == ["4660", "4019"]
     assert Prescription.unscoped.get(visit=visit).medication.code == "azithromycin"
     assert Allergy.unscoped.filter(patient=visit.patient).count() == 1
+
+
+def test_the_demo_patient_follows_a_care_plan_with_an_alert_to_look_at(db):
+    from shifa.adherence.models import Alert, Reading
+    from shifa.careplans.models import CarePlan
+
+    load_demo()
+    load_demo()
+    plan = CarePlan.unscoped.get(patient__user__email="patient1@demo.shifa.jo")
+    assert plan.doctor.email == "doctor@demo.shifa.jo" and plan.visit is not None and plan.status == "active"
+    assert plan.steps.count() >= 31
+    assert Reading.objects.filter(patient=plan.patient).count() == 4
+    alert = Alert.unscoped.get(plan=plan, reading__kind__code="8480-6")
+    assert alert.reading.value == 152 and alert.flag == "high"
+    assert Alert.unscoped.filter(plan=plan).count() == 2  # 152/95: both above the plan's limits

@@ -73,7 +73,7 @@ def test_due_doses_are_reminded_once_in_the_patients_language(cast, api):
     assert doses_dispatch(now=at) == 1
     assert doses_dispatch(now=at) == 0  # a second pass (or a second worker) finds nothing left
     first.refresh_from_db()
-    assert first.status == "sent" and first.sent_at == at
+    assert first.status == "sent" and first.sent_at is not None  # when it really went out
     reminders = Notification.objects.filter(recipient=cast.patient_user, kind="dose.due")
     assert reminders.count() == 1
     assert "أموكسيسيلين" in reminders.get().title

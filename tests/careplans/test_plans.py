@@ -324,3 +324,27 @@ def test_a_plan_with_nothing_left_to_do_is_completed(cast, api):
     patient.post(f"/api/v1/me/care-plans/{plan['id']}/steps/{plan['steps'][0]['id']}/done")
     steps_review(now=timezones.now())
     assert CarePlan.unscoped.get(external_id=plan["id"]).status == "completed"
+
+
+def test_every_problem_of_a_plan_is_reported_at_once(cast, api):
+    open_for_booking(cast)
+    in_care(cast)
+    body = {
+        "title": "",
+        "items": [{**PHYSIO, "count": 0}, {**BP, "vital_code": "0000-0"}],
+        "thresholds": {"8480-6": {"high": 9000}},
+        "doctor_id": "0b7c6f7e-7a3c-4c59-9e43-1f0a2d8c9e11",
+    }
+    response = api(cast.staff_a["doctor"]).post(
+        f"{base(cast.clinic_a)}/patients/{cast.patient.external_id}/care-plans", body
+    )
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert {"title", "items.0.count", "thresholds.8480-6.high", "doctor_id"} <= fields
+    high = next(e for e in response.json()["errors"] if e["field"] == "thresholds.8480-6.high")
+    assert "300" in high["message"] and "300.00" not in high["message"]
+
+
+def test_a_template_with_an_unknown_visit_type_is_refused():
+    errors = plan_items.parse([{**PHYSIO, "visit_type": "teleport"}])[1]
+    assert [(e.field, e.code) for e in errors] == [("items.0.visit_type", "invalid_choice")]

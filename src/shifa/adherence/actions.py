@@ -75,9 +75,7 @@ def schedules_end(schedules, *, status: str, at, by=None, reason: str = "") -> i
 
 
 #: Doses reminded per transaction: small enough to keep locks short, large enough for 100,000 due in a minute.
-DISPATCH_BATCH = 500
-#: A dose nobody answered this long after it was due counts as missed.
-MISSED_AFTER = dt.timedelta(hours=12)
+DISPATCH_BATCH = 1000
 
 
 def _recipient(patient):
@@ -89,9 +87,10 @@ def _recipient(patient):
 
 def doses_dispatch(*, now: dt.datetime | None = None, batch: int = DISPATCH_BATCH) -> int:
     """Remind every dose that is due (oldest first), each exactly once: a batch of due doses is locked (others
-    working in parallel skip them), reminded and marked sent in one transaction, and the reminder's idempotency key
-    is the dose, so a batch retried after a crash sends nothing twice. Returns how many were reminded."""
-    from shifa.notifications.actions import notify
+    working in parallel skip them), reminded through ``notify_many`` and marked sent in one transaction, and the
+    reminder's idempotency key is the dose, so a batch retried after a crash sends nothing twice. Returns how many
+    were reminded."""
+    from shifa.notifications.actions import Pending, notify_many
 
     now = now or timezones.now()
     sent = 0
@@ -110,12 +109,16 @@ def doses_dispatch(*, now: dt.datetime | None = None, batch: int = DISPATCH_BATC
             )
             if not doses:
                 return sent
+            reminders = []
             for dose in doses:
                 recipient = _recipient(dose.patient)
-                if recipient is not None:
-                    line = dose.schedule.prescription
-                    local = timezones.to_local(dose.due_at, dose.schedule.zone)
-                    notify(
+                if recipient is None:
+                    continue
+                line = dose.schedule.prescription
+                local = timezones.to_local(dose.due_at, dose.schedule.zone)
+                dependant = dose.patient.user_id is None
+                reminders.append(
+                    Pending(
                         recipient=recipient,
                         kind="dose.due",
                         data={
@@ -125,15 +128,26 @@ def doses_dispatch(*, now: dt.datetime | None = None, batch: int = DISPATCH_BATC
                             "dose": f"{line.dose.normalize():f}",
                             "unit": line.dose_unit,
                             "time": f"{local:%H:%M}",
-                            "patient": dose.patient.display_name(recipient.language or "ar"),
-                            "for_dependant": dose.patient.user_id is None,
+                            # named only for a dependant, so that one text serves everyone taking the same dose
+                            "patient": dose.patient.display_name(recipient.language or "ar")
+                            if dependant
+                            else "",
+                            "for_dependant": dependant,
                         },
                         idempotency_key=f"dose:{dose.external_id}",
                         clinic=dose.clinic,
-                        url="/app/record",
+                        url="/app/medicines",
                     )
-            Dose.unscoped.filter(pk__in=[d.pk for d in doses]).update(status=DoseStatus.SENT, sent_at=now)
+                )
+            notify_many(reminders)
+            Dose.unscoped.filter(pk__in=[d.pk for d in doses]).update(
+                status=DoseStatus.SENT, sent_at=timezones.now()
+            )
             sent += len(doses)
+
+
+#: A dose nobody answered this long after it was due counts as missed.
+MISSED_AFTER = dt.timedelta(hours=12)
 
 
 def doses_mark_missed(*, now: dt.datetime | None = None) -> int:

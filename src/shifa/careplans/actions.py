@@ -168,7 +168,7 @@ def _thresholds(raw) -> dict:
                         f"{field}.{end}",
                         "out_of_range",
                         _("Enter a number from %(low)s to %(high)s.")
-                        % {"low": kind.lowest, "high": kind.highest},
+                        % {"low": f"{kind.lowest.normalize():f}", "high": f"{kind.highest.normalize():f}"},
                     )
                 )
                 continue
@@ -219,26 +219,43 @@ def plan_create(
         items = template.items if items is None else items
         title = title or template.name
         goal = goal or template.goal
-    title = _text("title", title, 200, required=True)
-    goal = _text("goal", goal, 2000)
+    errors: list[FieldError] = []
+
+    def check(run, *args, **kwargs):
+        """Run one check, keeping its field errors with the others' (every problem is reported at once)."""
+        try:
+            return run(*args, **kwargs)
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+            return None
+
+    title = check(_text, "title", title, 200, required=True)
+    goal = check(_text, "goal", goal, 2000)
     today = timezones.to_local(timezones.now(), clinic.time_zone).date()
     starts_on = starts_on or today
     if starts_on < today - dt.timedelta(days=7) or starts_on > today + dt.timedelta(days=365):
-        raise _invalid("starts_on", "out_of_range", _("Start the plan within a year from today."))
+        errors.append(FieldError("starts_on", "out_of_range", _("Start the plan within a year from today.")))
+    doctor = None
     if doctor_id is not None:
-        doctor = _doctor_of(clinic, doctor_id)
+        doctor = check(_doctor_of, clinic, doctor_id)
+        if doctor is None:
+            errors[-1] = FieldError("doctor_id", errors[-1].code, errors[-1].message)
     elif catalog.DOCTOR in actor.roles:
         doctor = actor.user
     else:
-        raise _invalid("doctor_id", "required", _("Choose the doctor responsible for the plan."))
-    parsed = _parse(items)
-    vitals, services = _resolve(clinic, doctor, parsed)
-    limits = _thresholds(thresholds)
+        errors.append(FieldError("doctor_id", "required", _("Choose the doctor responsible for the plan.")))
+    parsed = check(_parse, items) or []
+    vitals, services = check(_resolve, clinic, doctor, parsed) or ({}, {})
+    limits = check(_thresholds, thresholds)
     visit = None
     if visit_id is not None:
         visit = Visit.objects.for_clinic(clinic).filter(external_id=visit_id, patient=access.patient).first()
         if visit is None:
-            raise _invalid("visit_id", "not_found", _("Choose a visit of this patient at the clinic."))
+            errors.append(
+                FieldError("visit_id", "not_found", _("Choose a visit of this patient at the clinic."))
+            )
+    if errors:
+        raise ValidationFailed(errors=errors)
     with transaction.atomic():
         plan = CarePlan.objects.for_clinic(clinic).create(
             clinic=clinic,

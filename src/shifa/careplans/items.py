@@ -25,6 +25,8 @@ MAX_STEPS = 1000
 MAX_FIRST_IN_DAYS = 730
 MAX_EVERY_DAYS = 365
 MAX_WINDOW_DAYS = 60
+#: The kinds of visit an appointment step may be (those of the booking flow).
+VISIT_TYPES = ("office", "video", "home")
 #: Days around its date a step may be done when the item does not say: a session can move a few days.
 DEFAULT_WINDOW = {StepKind.VISIT: 3, StepKind.TASK: 0}
 
@@ -158,6 +160,14 @@ def parse(raw_items, *, field: str = "items") -> tuple[list[Item], list[FieldErr
                 vital = _text(raw, "vital_code", where, errors, required=True, limit=10)
         else:
             visit_type = _text(raw, "visit_type", where, errors, required=False, limit=10) or "office"
+            if visit_type not in VISIT_TYPES:
+                errors.append(
+                    FieldError(
+                        f"{where}.visit_type",
+                        "invalid_choice",
+                        _("Choose a visit at the clinic, by video or at home."),
+                    )
+                )
             service = _text(raw, "service_id", where, errors, required=False, limit=40)
         total += count
         items.append(Item(kind, title, count, every, first, window, task, vital, visit_type, service))

@@ -67,7 +67,8 @@ class StepView:
 
     @property
     def bookable(self) -> bool:
-        return self.step.kind == StepKind.VISIT and self.state in ("due", "upcoming", "overdue")
+        """An appointment step still to book, with days left to book it on."""
+        return self.step.kind == StepKind.VISIT and self.state in ("due", "upcoming")
 
     @property
     def can_mark_done(self) -> bool:
@@ -134,10 +135,10 @@ def _mine(actor) -> QuerySet[CarePlan]:
 
 
 def my_plans(*, actor, patient_id=None) -> list[tuple[CarePlan, Progress]]:
-    """My (or one dependant's) plans, active ones first, newest first."""
-    plans = _mine(actor)
-    if patient_id is not None:
-        plans = plans.filter(patient__external_id=patient_id)
+    """My own plans (or one dependant's), active ones first, newest first."""
+    from shifa.records.policies import own_patient
+
+    plans = _mine(actor).filter(patient=own_patient(actor, patient_id))
     found = sorted(plans.order_by("-created_at"), key=lambda p: p.status != PlanStatus.ACTIVE)
     counts = progress_of(found)
     return [(p, counts[p.pk]) for p in found]

@@ -99,6 +99,7 @@ def load_demo() -> dict[str, int]:
                     user=user, full_name=name, full_name_ar=name_ar, date_of_birth=born, sex=sex, phone=phone
                 )
         _demo_record(clinics["amman"])
+        _demo_care(clinics["amman"])
     return {
         "users": User.objects.filter(email__endswith="@demo.shifa.jo").count(),
         "clinics": Clinic.objects.filter(slug__in=clinics).count(),
@@ -165,3 +166,61 @@ def _demo_record(clinic: Clinic) -> None:
         },
     )
     records.visit_commit(actor=staff, visit_id=visit.external_id)
+
+
+def _demo_care(clinic: Clinic) -> None:
+    """Ahmad Ali's blood-pressure care plan at the Amman clinic (a reading every day for a month, a kidney function
+    test in three months, and monthly follow-ups when the doctor takes bookings), with two readings from home, the
+    second above the plan's limit: it raises an alert for Dr. Sami Odeh."""
+    from shifa.access.policies import Actor
+    from shifa.adherence import actions as adherence
+    from shifa.careplans import actions as careplans
+    from shifa.careplans.models import CarePlan
+    from shifa.directory.queries import doctor_profile
+    from shifa.records.models import Visit
+
+    patient = Patient.objects.filter(user__email=PATIENTS[0][0]).select_related("user").first()
+    doctor = User.objects.filter(email=STAFF[-1][0]).first()
+    if patient is None or doctor is None or CarePlan.unscoped.filter(patient=patient).exists():
+        return
+    visit = Visit.unscoped.filter(patient=patient, clinic=clinic, is_committed=True).first()
+    items = [
+        {
+            "kind": "task",
+            "task": "vital",
+            "vital_code": "8480-6",
+            "title": "Blood pressure at home",
+            "count": 30,
+            "every_days": 1,
+        },
+        {
+            "kind": "task",
+            "task": "lab",
+            "title": "Kidney function test",
+            "first_in_days": 90,
+            "window_days": 14,
+        },
+    ]
+    profile = doctor_profile(clinic=clinic, doctor=doctor)
+    if profile is not None and "office" in profile.visit_types:
+        items.append(
+            {"kind": "visit", "title": "Follow-up visit", "count": 3, "every_days": 30, "first_in_days": 30}
+        )
+    staff = Actor(user=doctor, clinic=clinic, roles=frozenset({catalog.DOCTOR}))
+    careplans.plan_create(
+        actor=staff,
+        patient_id=patient.external_id,
+        title="Blood pressure control",
+        goal="Keep blood pressure below 140/90",
+        items=items,
+        visit_id=visit.external_id if visit else None,
+        thresholds={"8480-6": {"high": 140}, "8462-4": {"high": 90}},
+    )
+    own = Actor(user=patient.user, roles=frozenset({catalog.PATIENT}))
+    now = timezones.now()
+    adherence.readings_record(
+        actor=own, readings={"8480-6": 136, "8462-4": 86}, taken_at=now - dt.timedelta(hours=20)
+    )
+    adherence.readings_record(
+        actor=own, readings={"8480-6": 152, "8462-4": 95}, taken_at=now - dt.timedelta(hours=1)
+    )

@@ -13,8 +13,8 @@ import uuid
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from shifa.accounts.actions import normalize_phone
 from shifa.core import keys, timezones
@@ -548,7 +548,12 @@ def vital_values(readings, taken_at: dt.datetime | None = None) -> tuple[list, d
                     field,
                     "out_of_range",
                     _("%(name)s must be between %(low)s and %(high)s %(unit)s.")
-                    % {"name": kind.name_en, "low": kind.lowest, "high": kind.highest, "unit": kind.unit},
+                    % {
+                        "name": kind.display_name(get_language()),
+                        "low": f"{kind.lowest.normalize():f}",
+                        "high": f"{kind.highest.normalize():f}",
+                        "unit": kind.unit,
+                    },
                 )
             )
             continue

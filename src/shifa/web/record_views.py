@@ -668,18 +668,22 @@ CHARTED = ("8480-6", "8462-4", "8867-4", "29463-7", "8310-5", "59408-5", "2339-0
 def clinic_patient(request: HttpRequest, clinic_id, patient_id) -> HttpResponse:
     """The patient's chart: identity, allergies, conditions, medicines, immunizations, vitals charts, and the
     timeline of visits (every clinic's, while the patient shares their record with this one)."""
+    from .clinic_care_views import chart_care, mark_home_points
+
     actor = request.actor
     chart = queries.chart(
         actor=actor, patient_id=patient_id, cursor=request.GET.get("cursor") or None, limit=30
     )
+    care = chart_care(request, patient_id)
     zone = actor.clinic.time_zone
     charts = []
-    for vital in chart.latest_vitals:
-        if vital.kind.code in CHARTED:
-            series = queries.vital_series(actor=actor, patient_id=patient_id, code=vital.kind.code, limit=60)
-            drawn = vital_chart(series, vital.kind, zone)
-            if drawn:
-                charts.append(drawn)
+    measured = [v.kind.code for v in chart.latest_vitals if v.kind.code in CHARTED]
+    # Also the signs the patient's care plans follow: readings taken at home chart them before any clinic does.
+    for code in [*measured, *(c for c in care["tracked_codes"] if c not in measured)]:
+        series = queries.vital_series(actor=actor, patient_id=patient_id, code=code, limit=60)
+        drawn = vital_chart(series, series[-1].kind, zone) if series else None
+        if drawn:
+            charts.append(mark_home_points(drawn, series))
     timeline = [
         {
             "visit": v,
@@ -705,6 +709,7 @@ def clinic_patient(request: HttpRequest, clinic_id, patient_id) -> HttpResponse:
         zone=zone,
         language=get_language(),
         can_open=_can(request, "records.record_vitals"),
+        **care,
     )
 
 

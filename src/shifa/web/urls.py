@@ -2,6 +2,8 @@ from django.urls import path
 
 from . import (
     account_views,
+    care_views,
+    clinic_care_views,
     clinic_views,
     desk_views,
     my_record_views,
@@ -64,8 +66,10 @@ urlpatterns = [
         name="patient_appointment_step",
     ),
     *my_record_views.urlpatterns,
+    *care_views.urlpatterns,
     path("clinic", views.clinic_picker, name="clinic_picker"),
     *record_views.urlpatterns,
+    *clinic_care_views.urlpatterns,
     path("clinic/<uuid:clinic_id>", views.clinic_home, name="clinic_home"),
     path("clinic/<uuid:clinic_id>/staff", team_views.clinic_staff, name="clinic_staff"),
     path(
