@@ -7,13 +7,16 @@ Names:
     booking_contention   500 concurrent bookings of one slot through the HTTP API of a real server process
     generate             only build (or find) the data set and its search read model
     chart                opening the chart of a patient with 1,000 visits (GET .../patients/{id}/chart), p50/p95
+    reminders            100,000 medication doses due in the same minute, reminded by 2 concurrent dispatchers:
+                         delay from due to sent, none lost, none twice
 
-The booking benchmarks (all but ``chart``) use their own database (``shifa_bench_booking``, or
+The booking benchmarks (all but ``chart`` and ``reminders``) use their own database (``shifa_bench_booking``, or
 ``shifa_bench_booking_quick`` with ``--quick``; override with ``SHIFA_DB_NAME`` or ``DATABASE_URL``) on the embedded
 server unless ``DATABASE_URL`` is set, and generate the data set there on first use: 1,000 clinics, 10,000 doctors,
 1,000,000 appointments, or with ``--quick`` 50 clinics, 500 doctors, 50,000 appointments. ``chart`` uses
 ``shifa_bench_chart`` (or ``shifa_bench_chart_quick``) the same way: one clinic, 100 patients (5 with ``--quick``)
-with 1,000 visits each.
+with 1,000 visits each. ``reminders`` uses ``shifa_bench_reminders`` (or ``shifa_bench_reminders_quick``): 5 clinics,
+25,000 patients (2,500 with ``--quick``) with 4 prescription lines each, one dose per line due in the same minute.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ import argparse
 import json
 import sys
 
-NAMES = ("search", "slots", "booking_contention", "generate", "chart")
+NAMES = ("search", "slots", "booking_contention", "generate", "chart", "reminders")
 DATABASES = {"full": "shifa_bench_booking", "quick": "shifa_bench_booking_quick"}
 CHART_DATABASES = {"full": "shifa_bench_chart", "quick": "shifa_bench_chart_quick"}
+REMINDERS_DATABASES = {"full": "shifa_bench_reminders", "quick": "shifa_bench_reminders_quick"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,12 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     from .runtime import bootstrap
 
     size_name = "quick" if args.quick else "full"
-    bootstrap((CHART_DATABASES if args.name == "chart" else DATABASES)[size_name])
+    own = {"chart": CHART_DATABASES, "reminders": REMINDERS_DATABASES}
+    bootstrap(own.get(args.name, DATABASES)[size_name])
 
     from . import dataset
 
     size = dataset.QUICK if args.quick else dataset.FULL
-    if args.name == "chart":
+    if args.name == "reminders":
+        from . import reminders
+
+        figures = reminders.run(reminders.QUICK if args.quick else reminders.FULL)
+    elif args.name == "chart":
         from . import chart
 
         figures = chart.run(chart.QUICK if args.quick else chart.FULL, args.rounds)

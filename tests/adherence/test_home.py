@@ -271,3 +271,38 @@ def test_device_kinds_are_checked(cast, api):
     response = api(cast.patient_user).post("/api/v1/me/devices", {"kind": "toaster"})
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "kind"
     assert not Device.objects.exists()
+
+
+def test_a_stopped_medicine_is_not_reminded_even_from_a_backlog(cast, api):
+    from shifa.adherence.actions import doses_dispatch
+
+    visit = committed_visit(cast, api)
+    plan = DoseSchedule.unscoped.get(prescription__visit__external_id=visit["id"])
+    waiting = Dose.unscoped.filter(schedule=plan).order_by("due_at").first()
+    Dose.unscoped.filter(pk=waiting.pk).update(
+        due_at=timezones.now() - dt.timedelta(minutes=2)
+    )  # not yet reminded
+    line = visit["prescriptions"][0]["id"]
+    api(cast.staff_a["doctor"]).post(f"{base(cast.clinic_a)}/prescriptions/{line}/stop", {})
+    assert doses_dispatch() == 0
+    waiting.refresh_from_db()
+    assert waiting.status == "cancelled"
+    assert not Notification.objects.filter(kind="dose.due").exists()
+
+
+def test_a_large_minute_is_shared_by_helper_jobs(cast, api, monkeypatch):
+    from procrastinate.contrib.django.models import ProcrastinateJob
+
+    from shifa.adherence import actions, tasks
+
+    visit = committed_visit(cast, api)  # 21 doses
+    now = timezones.now()
+    for i, dose in enumerate(Dose.unscoped.filter(schedule__prescription__visit__external_id=visit["id"])):
+        Dose.unscoped.filter(pk=dose.pk).update(due_at=now - dt.timedelta(minutes=1, seconds=i))
+    monkeypatch.setattr(actions, "DISPATCH_BATCH", 5)
+    tasks.dispatch_due_doses(timestamp=0)
+    helpers = ProcrastinateJob.objects.filter(task_name="adherence.dispatch_more")
+    assert helpers.count() == tasks.MAX_HELPERS  # 21 due, batches of 5: three helpers (at most)
+    assert Dose.unscoped.filter(status="sent").count() == 21  # this job alone would have sent them all anyway
+    tasks.dispatch_more()  # a helper arriving late finds nothing left
+    assert Notification.objects.filter(kind="dose.due").count() == 21

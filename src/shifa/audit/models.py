@@ -24,7 +24,7 @@ class AuditEvent(models.Model):
     before = models.JSONField(_("before"), null=True)
     after = models.JSONField(_("after"), null=True)
     changed_fields = models.JSONField(_("changed fields"), null=True)
-    actor_id = models.BigIntegerField(_("actor"), null=True, db_index=True)
+    actor_id = models.BigIntegerField(_("actor"), null=True)
     clinic_id = models.BigIntegerField(_("clinic"), null=True, db_index=True)
     request_id = models.CharField(_("request id"), max_length=128, blank=True, default="")
     source = models.CharField(_("source"), max_length=100, blank=True, default="")
@@ -37,7 +37,11 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["table_name", "entity_id", "occurred_at"], name="audit_entity_idx"),
             models.Index(fields=["entity_external_id"], name="audit_external_idx"),
-            models.Index(fields=["request_id"], name="audit_request_idx"),
+            # rows written by jobs and the system have no request and no actor: they need no entry here
+            models.Index(fields=["request_id"], name="audit_request_idx", condition=~models.Q(request_id="")),
+            models.Index(
+                fields=["actor_id"], name="audit_actor_idx", condition=models.Q(actor_id__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -78,6 +78,54 @@ def _ensure_database(params: dict[str, str], database: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
 
 
+def wanted_settings() -> dict[str, str]:
+    """Server settings for this machine instead of PostgreSQL's defaults for a tiny one: a buffer cache of a
+    sixteenth of the memory (128 MB to 1 GB), and checkpoints spaced for bursts of writes (a minute's reminders)."""
+    import psutil
+
+    megabytes = max(128, min(1024, psutil.virtual_memory().total // (16 * 1024 * 1024)))
+    return {"shared_buffers": f"{megabytes}MB", "max_wal_size": "2GB"}
+
+
+def _tune(params: dict[str, str]) -> bool:
+    """Write ``wanted_settings`` into the server's own configuration (``ALTER SYSTEM``) where they differ; True
+    when one of them needs a restart to apply."""
+    import psycopg
+
+    restart = False
+    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **params) as conn:
+        for name, value in wanted_settings().items():
+            current, context = conn.execute(
+                "SELECT current_setting(name), context FROM pg_settings WHERE name = %s", (name,)
+            ).fetchone()
+            if _normal(current) == _normal(value):
+                continue
+            conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+            if context == "postmaster":
+                restart = True
+            else:
+                conn.execute("SELECT pg_reload_conf()")
+    return restart
+
+
+def _normal(size: str) -> str:
+    units = {"kB": 1, "MB": 1024, "GB": 1024 * 1024}
+    for unit, factor in units.items():
+        if size.endswith(unit) and size[: -len(unit)].isdigit():
+            return str(int(size[: -len(unit)]) * factor)
+    return size
+
+
+def _only_holder(pgdata: Path) -> bool:
+    import os
+
+    try:
+        pids = json.loads((pgdata / ".handle_pids.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    return [pid for pid in pids if isinstance(pid, int) and _is_alive(pid)] == [os.getpid()]
+
+
 def ensure_running(data_dir: Path, database: str = "shifa", *, attempts: int = 5) -> dict[str, str]:
     """Start (or attach to) the embedded server in ``data_dir/postgres``, make sure ``database`` exists, and
     return the connection settings (a Unix socket; the server listens on no TCP port)."""
@@ -91,6 +139,7 @@ def ensure_running(data_dir: Path, database: str = "shifa", *, attempts: int = 5
     pgdata = _pgdata(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     last_error: Exception | None = None
+    restarted = False
     for attempt in range(attempts):
         try:
             if _server is None:
@@ -104,6 +153,11 @@ def ensure_running(data_dir: Path, database: str = "shifa", *, attempts: int = 5
             info = _server.get_postmaster_info()
             params = {"host": str(info.socket_dir), "port": str(info.port or 5432), "user": "postgres"}
             _ensure_database(params, database)
+            if not restarted and _tune(params) and _only_holder(pgdata):
+                # settings read at start only: restart now, while nobody else uses the server
+                restarted = True
+                stop()
+                continue
             return params
         except Exception as exc:  # pgserver raises several kinds while a stale postmaster dies
             last_error = exc

@@ -116,7 +116,7 @@ def notify(
 def _fields(recipient, spec, idempotency_key, data, language, rendered, clinic, url) -> dict:
     return {
         "recipient": recipient,
-        "clinic": clinic,
+        "clinic_id": getattr(clinic, "pk", clinic),
         "kind": spec.code,
         "category": spec.category,
         "idempotency_key": idempotency_key,

@@ -15,8 +15,9 @@ class Notification(BaseModel):
     ``idempotency_key`` (unique per recipient) makes notifying twice for the same event a no-op.
     """
 
+    # no index of its own: (recipient, idempotency_key) and (recipient, read_at) lead with it
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", db_index=False
     )
     clinic = models.ForeignKey(
         "tenancy.Clinic", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -55,7 +56,10 @@ class Delivery(BaseModel):
     """One channel's delivery of a notification, with its status and attempts. The key goes to the provider
     (where it takes one) and is checked before every attempt, so a retry never sends twice."""
 
-    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    # no index of its own: the unique (notification, channel) leads with it
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     channel = models.CharField(_("channel"), max_length=10)
     status = models.CharField(
         _("status"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
