@@ -33,13 +33,11 @@ and sees the whole record, as when a chart is opened for a consultation.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import random
 import statistics
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -51,11 +49,13 @@ from django.utils import timezone
 from . import dataset
 from .runtime import (
     append_section,
+    generation_step,
     log,
     machine,
     machine_line,
     measured,
     percentile,
+    record_generation,
     rounded,
     samples_ms,
     table,
@@ -243,7 +243,7 @@ def ensure(size: Size) -> dict:
         log(f"generating the {size.name} chart data set: {size.describe()}")
         generate(size)
         found = marker() | {"reused": False}
-        _record(found)
+        record_generation("chart", found, describe(found))
         return found
     held = (found["patients"], found["visits_per_patient"], found["doctors"])
     if held != (size.patients, size.visits, size.doctors):
@@ -282,29 +282,7 @@ def figures(found: dict) -> dict:
     }
 
 
-def _record(found: dict) -> None:
-    append_section(
-        f"chart data set generation ({found['size']})",
-        [
-            machine_line(machine()),
-            describe(found),
-            "",
-            "| step | seconds |",
-            "|---|---|",
-            *(f"| {step} | {seconds} |" for step, seconds in found["generation"]["steps_s"]),
-        ],
-    )
-
-
 # --- generation ---------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _step(steps: list, name: str) -> Iterator[None]:
-    start = time.perf_counter()
-    yield
-    steps.append([name, round(time.perf_counter() - start, 1)])
-    log(f"  {name}: {steps[-1][1]} s")
 
 
 @dataclass
@@ -367,7 +345,7 @@ def generate(size: Size) -> dict:
     # The data key, unwrapped once before the transaction (inside it, a key found is remembered only at commit).
     keys.keyring.active()
     with transaction.atomic():
-        with _step(steps, "reference data"):
+        with generation_step(steps, "reference data"):
             reference_data_ensure()
             specialties = list(
                 Specialty.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
@@ -387,16 +365,18 @@ def generate(size: Size) -> dict:
                 },
             )
             codes = _catalog()
-        with _step(steps, "clinic and doctors"):
+        with generation_step(steps, "clinic and doctors"):
             layout = dataset.Size(
                 "chart", clinics=1, doctors=size.doctors, appointments=0, patients=size.patients
             )
             clinics = dataset._clinics(rng, layout, anchor, plan.pk, insurers)
             doctors = [d.pk for d in dataset._doctors(rng, layout, clinics, doctor_role, specialties)]
             clinic = clinics[0]
-        with _step(steps, "patients"):
+        with generation_step(steps, "patients"):
             patients = _patients(rng, size)
-        with _step(steps, f"visits and their rows ({size.patients} patients, {size.visits:,} visits each)"):
+        with generation_step(
+            steps, f"visits and their rows ({size.patients} patients, {size.visits:,} visits each)"
+        ):
             for number, patient in enumerate(patients, 1):
                 counts = _patient_record(rng, size, clinic.pk, doctors, patient, codes, anchor)
                 for key, value in counts.items():
@@ -405,7 +385,7 @@ def generate(size: Size) -> dict:
                     log(f"    {number}/{len(patients)} patients, {rows['visits']:,} visits")
         generation = {"steps_s": steps, "seed": SEED, "rows": rows}
         _mark(size, clinic.pk, doctors[0], patients, anchor, generation)
-    with _step(steps, "vacuum analyze"):
+    with generation_step(steps, "vacuum analyze"):
         _vacuum()
     generation["total_s"] = round(time.perf_counter() - started, 1)
     with connection.cursor() as cursor:

@@ -50,7 +50,6 @@ under ``cProfile`` with the SQL captured (queries per dose, time in SQL round tr
 
 from __future__ import annotations
 
-import contextlib
 import cProfile
 import datetime as dt
 import json
@@ -60,7 +59,6 @@ import random
 import resource
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -72,11 +70,13 @@ from django.utils import timezone
 from .runtime import (
     ROOT,
     append_section,
+    generation_step,
     log,
     machine,
     machine_line,
     measured,
     percentile,
+    record_generation,
     rounded,
     table,
     verdict,
@@ -194,7 +194,7 @@ def ensure(size: Size) -> dict:
         log(f"generating the {size.name} reminders data set: {size.describe()}")
         generate(size)
         found = marker() | {"reused": False}
-        _record(found)
+        record_generation("reminders", found, describe(found))
         return found
     held = (found["patients"], found["lines_per_patient"], found["clinics"])
     if held != (size.patients, size.lines, size.clinics):
@@ -231,29 +231,7 @@ def figures(found: dict) -> dict:
     }
 
 
-def _record(found: dict) -> None:
-    append_section(
-        f"reminders data set generation ({found['size']})",
-        [
-            machine_line(machine()),
-            describe(found),
-            "",
-            "| step | seconds |",
-            "|---|---|",
-            *(f"| {step} | {seconds} |" for step, seconds in found["generation"]["steps_s"]),
-        ],
-    )
-
-
 # --- generation ---------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _step(steps: list, name: str) -> Iterator[None]:
-    start = time.perf_counter()
-    yield
-    steps.append([name, round(time.perf_counter() - start, 1)])
-    log(f"  {name}: {steps[-1][1]} s")
 
 
 def _name(rng: random.Random) -> str:
@@ -280,7 +258,7 @@ def generate(size: Size) -> dict:
     started = time.perf_counter()
     keys.keyring.active()  # the data key, unwrapped before the transaction (prescription instructions)
     with transaction.atomic():
-        with _step(steps, "reference data"):
+        with generation_step(steps, "reference data"):
             reference_data_ensure()
             codes = [m[0] for m in MEDICINES]
             medications = dict(Medication.objects.filter(code__in=codes).values_list("code", "pk"))
@@ -288,7 +266,7 @@ def generate(size: Size) -> dict:
             if missing:
                 raise RuntimeError(f"the medication catalogue lacks {missing}")
             doctor_role = Role.objects.get(code=access_catalog.DOCTOR)
-        with _step(steps, "clinics and doctors"):
+        with generation_step(steps, "clinics and doctors"):
             institutions = Institution.objects.bulk_create(
                 Institution(name_en=f"Reminders group {i}", name_ar=f"مجموعة التذكير {i}")
                 for i in range(size.clinics)
@@ -322,7 +300,7 @@ def generate(size: Size) -> dict:
                 c.pk: [d.pk for i, d in enumerate(doctors) if i % size.clinics == n]
                 for n, c in enumerate(clinics)
             }
-        with _step(steps, "accounts, patients and preferences"):
+        with generation_step(steps, "accounts, patients and preferences"):
             # one patient in ten is the child of the patient before, without an account of their own
             dependant = [i % 10 == 9 for i in range(size.patients)]
             adults = [i for i in range(size.patients) if not dependant[i]]
@@ -384,7 +362,7 @@ def generate(size: Size) -> dict:
                 elif draw < 0.2:
                     preferences.append(Preference(user=user, sms=False, email=False))
             Preference.objects.bulk_create(preferences, batch_size=5000)
-        with _step(steps, "visits and prescription lines (committed)"):
+        with generation_step(steps, "visits and prescription lines (committed)"):
             visits = []
             for n, patient in enumerate(patients):
                 clinic = clinics[n % size.clinics]
@@ -433,7 +411,7 @@ def generate(size: Size) -> dict:
                 created_at=F("started_at"),
                 updated_at=F("started_at") + dt.timedelta(minutes=20),
             )
-        with _step(steps, "dose schedules"):
+        with generation_step(steps, "dose schedules"):
             zone_of = {}
             for n, patient in enumerate(patients):
                 reminded = patient if patient.user_id else patient_of[n - 1]
@@ -478,7 +456,7 @@ def generate(size: Size) -> dict:
                     json.dumps(generation),
                 ],
             )
-    with _step(steps, "vacuum analyze"):
+    with generation_step(steps, "vacuum analyze"):
         _vacuum()
     generation["total_s"] = round(time.perf_counter() - started, 1)
     with connection.cursor() as cursor:

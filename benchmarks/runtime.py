@@ -3,13 +3,14 @@ the machine, and the section each run appends to ``RESULTS.md``."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,3 +160,27 @@ def table(rows: list[tuple[str, str, str]]) -> list[str]:
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
+
+
+@contextlib.contextmanager
+def generation_step(steps: list, name: str) -> Iterator[None]:
+    """Time one step of building a data set, into ``steps`` (for ``record_generation``), and log it."""
+    start = time.perf_counter()
+    yield
+    steps.append([name, round(time.perf_counter() - start, 1)])
+    log(f"  {name}: {steps[-1][1]} s")
+
+
+def record_generation(name: str, found: dict, description: str) -> None:
+    """Append the section of a data set's generation: the machine, what was made, and each step's seconds."""
+    append_section(
+        f"{name} data set generation ({found['size']})",
+        [
+            machine_line(machine()),
+            description,
+            "",
+            "| step | seconds |",
+            "|---|---|",
+            *(f"| {step} | {seconds} |" for step, seconds in found["generation"]["steps_s"]),
+        ],
+    )
