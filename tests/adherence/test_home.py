@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import Q
+
 from shifa.adherence.models import Alert, Device, Dose, DoseSchedule, Reading
 from shifa.core import timezones
 from shifa.notifications.models import Notification
@@ -306,3 +308,17 @@ def test_a_large_minute_is_shared_by_helper_jobs(cast, api, monkeypatch):
     assert Dose.unscoped.filter(status="sent").count() == 21  # this job alone would have sent them all anyway
     tasks.dispatch_more()  # a helper arriving late finds nothing left
     assert Notification.objects.filter(kind="dose.due").count() == 21
+
+
+def test_the_latest_vitals_include_a_newer_home_reading(cast, api):
+    _plan(cast, api)
+    api(cast.patient_user).post("/api/v1/me/readings", {"readings": {"8480-6": 133}})
+    chart = api(cast.staff_a["doctor"]).get(
+        f"{base(cast.clinic_a)}/patients/{cast.patient.external_id}/chart"
+    )
+    latest = {v["code"]["code"]: (v["value"], v["source"]) for v in chart.json()["latest_vitals"]}
+    assert latest["8480-6"] == ("133", "patient")
+    # clinic B neither shares the record nor follows the patient: no home reading in its view
+    from shifa.records.queries import latest_vitals
+
+    assert latest_vitals(cast.patient, Q(clinic_id=cast.clinic_b.pk)) == []

@@ -99,7 +99,7 @@ class Chart:
     medications: list[MedicationStatement]
     current_prescriptions: list[Prescription]
     immunizations: list[Immunization]
-    latest_vitals: list[Vital]
+    latest_vitals: list  # Vital, or adherence.Reading taken at home
     timeline: Page
     amendments: dict[int, list[Visit]] = field(default_factory=dict)
 
@@ -205,14 +205,25 @@ def visit_allergies(*, actor: Actor, visit: Visit) -> list[Allergy]:
     return list(_facts(Allergy, access).filter(status=FactStatus.ACTIVE).select_related("medication"))
 
 
-def latest_vitals(patient: Patient, clinics: Q) -> list[Vital]:
-    """The latest reading of each vital sign."""
-    return list(
-        Vital.unscoped.filter(clinics, patient=patient)
-        .select_related("kind")
-        .order_by("kind__position", "kind_id", "-taken_at")
-        .distinct("kind__position", "kind_id")
-    )
+def latest_vitals(patient: Patient, clinics: Q, *, home: bool = False) -> list:
+    """The latest reading of each vital sign: taken at the clinics ``clinics`` selects, and with ``home`` also at
+    home (``adherence.Reading``, which has a ``source``), whichever is newer."""
+    from shifa.adherence.models import Reading
+
+    def latest(rows):
+        return (
+            rows.select_related("kind")
+            .order_by("kind__position", "kind_id", "-taken_at")
+            .distinct("kind__position", "kind_id")
+        )
+
+    found = {v.kind_id: v for v in latest(Vital.unscoped.filter(clinics, patient=patient))}
+    if home:
+        for reading in latest(Reading.objects.filter(patient=patient)):
+            clinic = found.get(reading.kind_id)
+            if clinic is None or reading.taken_at > clinic.taken_at:
+                found[reading.kind_id] = reading
+    return sorted(found.values(), key=lambda v: (v.kind.position, v.kind_id))
 
 
 def chart(*, actor: Actor, patient_id, cursor: str | None = None, limit: int = 30) -> Chart:
@@ -229,7 +240,7 @@ def chart(*, actor: Actor, patient_id, cursor: str | None = None, limit: int = 3
         medications=list(_facts(MedicationStatement, access).select_related("medication")),
         current_prescriptions=current_prescriptions(access.patient, clinics),
         immunizations=list(_facts(Immunization, access).select_related("vaccine")),
-        latest_vitals=latest_vitals(access.patient, clinics),
+        latest_vitals=latest_vitals(access.patient, clinics, home=policies.reads_home_readings(access)),
         timeline=page,
         amendments=_amendments_of(visits, page.items),
     )
@@ -462,7 +473,7 @@ def my_summary(*, actor: Actor, patient_id=None) -> Chart:
         medications=list(_facts(MedicationStatement, everything).select_related("medication")),
         current_prescriptions=current_prescriptions(patient, Q()),
         immunizations=list(_facts(Immunization, everything).select_related("vaccine")),
-        latest_vitals=latest_vitals(patient, Q()),
+        latest_vitals=latest_vitals(patient, Q(), home=True),
         timeline=page,
         amendments=_amendments_of(visits, page.items),
     )
