@@ -67,6 +67,7 @@ def ingestion(broker_url):
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     started = asyncio.Event()
+    failure: list[BaseException] = []
 
     async def main():
         task = asyncio.create_task(mqtt.serve(broker_url, ready=started))
@@ -74,21 +75,24 @@ def ingestion(broker_url):
         ready.set()
         await task
 
-    thread = threading.Thread(target=lambda: _run(loop, main()), daemon=True)
+    thread = threading.Thread(target=lambda: _run(loop, main(), failure), daemon=True)
     thread.start()
     assert ready.wait(15), "the ingestion service did not subscribe"
     yield broker_url
-    for task in asyncio.all_tasks(loop):
-        loop.call_soon_threadsafe(task.cancel)
+    assert not failure, f"the ingestion service stopped: {failure!r}"
+    assert thread.is_alive(), "the ingestion service stopped by itself"
+    loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(loop)])
     thread.join(15)
 
 
-def _run(loop, coroutine):
+def _run(loop, coroutine, failure: list):
     asyncio.set_event_loop(loop)
     try:
         loop.run_until_complete(coroutine)
     except asyncio.CancelledError:
         pass
+    except BaseException as exc:  # reported by the fixture
+        failure.append(exc)
     finally:
         loop.close()
 

@@ -134,13 +134,25 @@ async def _serve(broker: Broker, ready, file) -> None:
                 if ready is not None:
                     ready.set()
                 async for message in client.messages:
-                    device_id, answer = await file(str(message.topic), bytes(message.payload))
+                    try:
+                        device_id, answer = await file(str(message.topic), bytes(message.payload))
+                    except Exception:
+                        # one message that cannot be filed (the database away, a bug) must not stop the others;
+                        # the device gets no answer and sends it again
+                        logger.exception("mqtt message not filed", extra={"topic": str(message.topic)})
+                        continue
                     if device_id is not None and answer:
                         await client.publish(f"devices/{device_id}/replies", json.dumps(answer), qos=1)
-        except aiomqtt.MqttError as exc:
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the broker went away (MqttError), or anything else: connect again
             delay = RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)]
             attempt += 1
-            logger.warning("mqtt connection lost; retrying", extra={"error": str(exc), "retry_in_s": delay})
+            logger.warning(
+                "mqtt connection lost; retrying",
+                extra={"error": repr(exc), "retry_in_s": delay},
+                exc_info=not isinstance(exc, aiomqtt.MqttError),
+            )
             await asyncio.sleep(delay)
 
 
