@@ -214,3 +214,29 @@ def test_a_device_publishing_for_another_patient_is_refused(cast, api, ingestion
     finally:
         device.close()
     assert not Reading.objects.exists() and not Alert.unscoped.exists()
+
+
+def test_a_message_that_cannot_be_filed_does_not_stop_the_service(cast, api, ingestion, monkeypatch):
+    registered = _follow(cast, api)
+    real = mqtt.handle
+    calls = []
+
+    def failing_once(topic, body):
+        calls.append(topic)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away")
+        return real(topic, body)
+
+    monkeypatch.setattr(mqtt, "handle", failing_once)
+    device = Device(ingestion, registered["id"])
+    try:
+        device.publish(
+            "readings", {"secret": registered["secret"], "message_id": "a", "readings": {"8480-6": 120}}
+        )
+        device.publish(
+            "readings", {"secret": registered["secret"], "message_id": "b", "readings": {"8480-6": 121}}
+        )
+        assert device.reply()["message_id"] == "b"  # the first was not filed (the device sends it again)
+    finally:
+        device.close()
+    assert [str(r.value) for r in Reading.objects.all()] == ["121.00"]
