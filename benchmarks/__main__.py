@@ -9,14 +9,19 @@ Names:
     chart                opening the chart of a patient with 1,000 visits (GET .../patients/{id}/chart), p50/p95
     reminders            100,000 medication doses due in the same minute, reminded by 2 concurrent dispatchers:
                          delay from due to sent, none lost, none twice
+    websocket_fanout     2,000 WebSocket connections (500 with --quick) on a real server process, two per
+                         conversation: p50/p99 delivery latency of messages to the other member
 
-The booking benchmarks (all but ``chart`` and ``reminders``) use their own database (``shifa_bench_booking``, or
-``shifa_bench_booking_quick`` with ``--quick``; override with ``SHIFA_DB_NAME`` or ``DATABASE_URL``) on the embedded
-server unless ``DATABASE_URL`` is set, and generate the data set there on first use: 1,000 clinics, 10,000 doctors,
-1,000,000 appointments, or with ``--quick`` 50 clinics, 500 doctors, 50,000 appointments. ``chart`` uses
-``shifa_bench_chart`` (or ``shifa_bench_chart_quick``) the same way: one clinic, 100 patients (5 with ``--quick``)
-with 1,000 visits each. ``reminders`` uses ``shifa_bench_reminders`` (or ``shifa_bench_reminders_quick``): 5 clinics,
-25,000 patients (2,500 with ``--quick``) with 4 prescription lines each, one dose per line due in the same minute.
+The booking benchmarks (all but ``chart``, ``reminders`` and ``websocket_fanout``) use their own database
+(``shifa_bench_booking``, or ``shifa_bench_booking_quick`` with ``--quick``; override with ``SHIFA_DB_NAME``
+or ``DATABASE_URL``) on the embedded server unless ``DATABASE_URL`` is set, and generate the data set there on
+first use: 1,000 clinics, 10,000 doctors, 1,000,000 appointments, or with ``--quick`` 50 clinics, 500 doctors,
+50,000 appointments. ``chart`` uses ``shifa_bench_chart`` (or ``shifa_bench_chart_quick``) the same way: one
+clinic, 100 patients (5 with ``--quick``) with 1,000 visits each. ``reminders`` uses ``shifa_bench_reminders``
+(or ``shifa_bench_reminders_quick``): 5 clinics, 25,000 patients (2,500 with ``--quick``) with 4 prescription
+lines each, one dose per line due in the same minute. ``websocket_fanout`` uses ``shifa_bench_fanout`` (or
+``shifa_bench_fanout_quick``): 1,000 conversations (250 with ``--quick``) in clinics of 50, each clinic with a
+care team of 10.
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ import argparse
 import json
 import sys
 
-NAMES = ("search", "slots", "booking_contention", "generate", "chart", "reminders")
+NAMES = ("search", "slots", "booking_contention", "generate", "chart", "reminders", "websocket_fanout")
 DATABASES = {"full": "shifa_bench_booking", "quick": "shifa_bench_booking_quick"}
 CHART_DATABASES = {"full": "shifa_bench_chart", "quick": "shifa_bench_chart_quick"}
 REMINDERS_DATABASES = {"full": "shifa_bench_reminders", "quick": "shifa_bench_reminders_quick"}
+FANOUT_DATABASES = {"full": "shifa_bench_fanout", "quick": "shifa_bench_fanout_quick"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,13 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     from .runtime import bootstrap
 
     size_name = "quick" if args.quick else "full"
-    own = {"chart": CHART_DATABASES, "reminders": REMINDERS_DATABASES}
+    own = {"chart": CHART_DATABASES, "reminders": REMINDERS_DATABASES, "websocket_fanout": FANOUT_DATABASES}
     bootstrap(own.get(args.name, DATABASES)[size_name])
 
     from . import dataset
 
     size = dataset.QUICK if args.quick else dataset.FULL
-    if args.name == "reminders":
+    if args.name == "websocket_fanout":
+        from . import websocket_fanout
+
+        figures = websocket_fanout.run(websocket_fanout.QUICK if args.quick else websocket_fanout.FULL)
+    elif args.name == "reminders":
         from . import reminders
 
         figures = reminders.run(reminders.QUICK if args.quick else reminders.FULL)

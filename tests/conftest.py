@@ -55,6 +55,19 @@ def _fresh_field_keys():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _empty_job_queue_after_transactional_tests(request):
+    """Procrastinate's tables are not Django-managed, so a ``transaction=True`` test's flush leaves the jobs it
+    queued; empty them so that the next test on this worker starts with no jobs."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" in request.fixturenames or (marker and marker.kwargs.get("transaction")):
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM procrastinate_jobs")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def oidc_keys():
     """Google and Apple as far as sign-in can tell: a JWKS on loopback and ID tokens signed with its key."""

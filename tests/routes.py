@@ -1138,3 +1138,12 @@ QUERIES.update(routes_care.QUERIES)
 QUERIES.update(routes_care_pages.QUERIES)
 PROVIDERS.update(routes_care.PROVIDERS)
 NEEDS_ROUTE |= routes_care.NEEDS_ROUTE
+
+# … and those of telehealth: the API and WebSockets, the call screens, the urgent-care and messaging pages.
+from tests import routes_call_pages, routes_telehealth, routes_telehealth_pages  # noqa: E402
+
+for _module in (routes_telehealth, routes_call_pages, routes_telehealth_pages):
+    BODIES.update(_module.BODIES)
+    QUERIES.update(_module.QUERIES)
+    PROVIDERS.update(_module.PROVIDERS)
+    NEEDS_ROUTE |= _module.NEEDS_ROUTE

@@ -98,6 +98,7 @@ def _mount_routers() -> None:
     from shifa.records.patient_api import router as my_record_router
     from shifa.scheduling.api import router as scheduling_router
     from shifa.scheduling.appointments_api import router as appointments_router
+    from shifa.telehealth.api import router as telehealth_router
     from shifa.tenancy.api import router as tenancy_router
 
     api.add_router("", accounts_router)
@@ -116,6 +117,7 @@ def _mount_routers() -> None:
     api.add_router("", my_record_router)
     api.add_router("", adherence_router)
     api.add_router("", careplans_router)
+    api.add_router("", telehealth_router)
 
 
 _mount_routers()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shifa.settings.embedded")
@@ -46,6 +47,10 @@ async def application(scope, receive, send):
             except Exception as exc:
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
+            # What is loaded by now lives as long as the process: keep it out of the garbage collector's full
+            # passes, whose pauses would otherwise stall every connection (thousands of WebSockets).
+            gc.collect()
+            gc.freeze()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await mqtt.stop_in_process()

@@ -97,7 +97,30 @@ def test_public_allowlist_equals_routes_that_answer_anonymous(cast):
             )
         if not refused:
             answering.add((spec.method, spec.path))
-    assert answering == set(PUBLIC_ROUTES)
+    assert answering == {route for route in PUBLIC_ROUTES if route[0] != "WS"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_public_websockets_equal_those_that_accept_anonymous(cast):
+    """Open every WebSocket route without an account: those that accept the connection are public."""
+    import asyncio
+
+    from django.contrib.auth.models import AnonymousUser
+
+    from shifa.asgi import router
+
+    async def accepts(url: str) -> bool:
+        communicator = WebsocketCommunicator(router, url, headers=[(b"origin", b"http://127.0.0.1")])
+        communicator.scope["user"] = AnonymousUser()
+        connected, _code = await communicator.connect()
+        await communicator.disconnect()
+        return connected
+
+    accepting = set()
+    for spec in websocket_routes():
+        if asyncio.run(accepts(url_for(spec, Target(cast.clinic_a, None)).lstrip("/"))):
+            accepting.add((spec.method, spec.path))
+    assert accepting == {route for route in PUBLIC_ROUTES if route[0] == "WS"}
 
 
 def test_public_routes_are_all_real_routes():

@@ -121,6 +121,23 @@ PERMISSIONS = [
         "clinic",
         _("Make care plans for patients, stop them, and keep the clinic's care plan templates"),
     ),
+    PermissionSpec(
+        "telehealth.use_own",
+        "user",
+        _("Join one's (and one's dependants') video visits and ask for urgent video care"),
+    ),
+    PermissionSpec(
+        "telehealth.consult",
+        "clinic",
+        _("Lead one's video visits: admit the patient, invite a guest, end the call"),
+    ),
+    PermissionSpec(
+        "telehealth.urgent_care", "clinic", _("Go on duty for urgent video requests and accept them")
+    ),
+    PermissionSpec(
+        "messaging.use_own", "user", _("Write to the care teams of one's (and one's dependants') clinics")
+    ),
+    PermissionSpec("messaging.care_team", "clinic", _("Read and answer patients' messages to the clinic")),
     PermissionSpec("catalog.view", "user", _("Look up reference data (diagnosis codes and the like)")),
     PermissionSpec("documents.view", "clinic", _("See and download the clinic's documents")),
     PermissionSpec("documents.create", "clinic", _("Prepare documents (letters) for the clinic")),
@@ -196,6 +213,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "access.view_roles": True,
         "access.manage_roles": True,
         "scheduling.manage_appointments": True,
+        "messaging.care_team": False,
     },
     CLINIC_ADMIN: {
         **_EVERY_STAFF,
@@ -206,12 +224,14 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "access.view_roles": True,
         "access.manage_roles": True,
         "scheduling.manage_appointments": True,
+        "messaging.care_team": False,
     },
     SECRETARY: {
         **_EVERY_STAFF,
         "tenancy.view_members": True,
         "access.view_roles": False,
         "scheduling.manage_appointments": True,
+        "messaging.care_team": True,
     },
     ASSISTANT_DOCTOR: {
         **_EVERY_STAFF,
@@ -222,6 +242,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "records.document_visit": True,
         "records.record_results": True,
         "careplans.manage": False,
+        "telehealth.consult": False,
+        "messaging.care_team": True,
     },
     NURSE: {
         **_EVERY_STAFF,
@@ -231,6 +253,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "records.record_vitals": True,
         "records.record_history": True,
         "records.record_results": True,
+        "messaging.care_team": True,
     },
     DOCTOR: {
         **_EVERY_STAFF,
@@ -243,6 +266,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "records.commit_visit": True,
         "records.record_results": True,
         "careplans.manage": True,
+        "telehealth.consult": True,
+        "telehealth.urgent_care": True,
+        "messaging.care_team": True,
     },
     PATIENT: {
         **_EVERY_SIGNED_IN,
@@ -253,6 +279,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "adherence.manage_own_doses": True,
         "adherence.record_own_vitals": True,
         "careplans.follow_own": True,
+        "telehealth.use_own": True,
+        "messaging.use_own": True,
     },
 }
 

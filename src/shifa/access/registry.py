@@ -92,7 +92,14 @@ def websocket_routes() -> list[RouteSpec]:
     for route, name, pattern in _walk(websocket_urlpatterns):
         consumer = getattr(pattern.callback, "consumer_class", None)
         specs.append(
-            RouteSpec("WS", path_key(route), name, "ws", getattr(consumer, "permission", None), False)
+            RouteSpec(
+                "WS",
+                path_key(route),
+                name,
+                "ws",
+                getattr(consumer, "permission", None),
+                bool(getattr(consumer, "public", False)),
+            )
         )
     return specs
 

@@ -62,6 +62,15 @@ class ShifaConsumer(AsyncJsonWebsocketConsumer):
     async def joined(self) -> None:
         """Called after a successful connect."""
 
+    def audit_metadata(self) -> dict:
+        """Who writes through this connection, for the audit trail of the actions it calls."""
+        actor = self.actor
+        return {
+            "actor_id": actor.user.pk if actor and actor.user else None,
+            "clinic_id": actor.clinic.pk if actor and actor.clinic else None,
+            "source": "websocket",
+        }
+
     async def receive_json(self, content, **kwargs) -> None:
         if not isinstance(content, dict) or content.get("type") != "ping":
             await self.send_json({"type": "error", "data": {"code": "unknown_message"}})

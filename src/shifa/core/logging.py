@@ -7,9 +7,10 @@ import re
 
 from .context import current_request_id
 
-#: Paths whose last segments are secrets (emailed links, signed file links): logged as ``…/[hidden]``.
+#: Paths whose last segments are secrets (emailed links, signed file links, a video visit guest's one-time link):
+#: logged as ``…/[hidden]``.
 SECRET_PATHS = re.compile(
-    r"(/(?:accounts/(?:invitations|verify-email|password-reset/[^/\s'\"]+)|files)/)(?!code\b)[^/\s'\"?]+"
+    r"(/(?:accounts/(?:invitations|verify-email|password-reset/[^/\s'\"]+)|files|call/guest)/)(?!code\b)[^/\s'\"?]+"
 )
 
 

@@ -100,6 +100,7 @@ def load_demo() -> dict[str, int]:
                 )
         _demo_record(clinics["amman"])
         _demo_care(clinics["amman"])
+        _demo_telehealth(clinics["amman"])
     return {
         "users": User.objects.filter(email__endswith="@demo.shifa.jo").count(),
         "clinics": Clinic.objects.filter(slug__in=clinics).count(),
@@ -224,3 +225,35 @@ def _demo_care(clinic: Clinic) -> None:
     adherence.readings_record(
         actor=own, readings={"8480-6": 152, "8462-4": 95}, taken_at=now - dt.timedelta(hours=1)
     )
+
+
+def _demo_telehealth(clinic: Clinic) -> None:
+    """Ahmad Ali's conversation with the Amman clinic's care team (a question about his readings and Dr. Sami Odeh's
+    answer), and Dr. Sami Odeh on duty for urgent video requests."""
+    from shifa.access.policies import Actor
+    from shifa.telehealth import actions as telehealth
+    from shifa.telehealth.models import Conversation
+
+    patient = Patient.objects.filter(user__email=PATIENTS[0][0]).select_related("user").first()
+    doctor = User.objects.filter(email=STAFF[-1][0]).first()
+    if patient is None or doctor is None or Conversation.unscoped.filter(patient=patient).exists():
+        return
+    staff = Actor(user=doctor, clinic=clinic, roles=frozenset({catalog.DOCTOR}))
+    me = Actor(user=patient.user, roles=frozenset({catalog.PATIENT}))
+    conversation = telehealth.my_conversation_start(actor=me, clinic_id=clinic.external_id)
+    telehealth.message_send(
+        actor=me,
+        conversation=conversation,
+        side="patient",
+        body="My blood pressure was 152/95 this morning. Should I take an extra tablet?",
+        client_id="demo-1",
+    )
+    telehealth.message_send(
+        actor=staff,
+        conversation=conversation,
+        side="clinic",
+        body="Please do not take an extra tablet. Rest for ten minutes and measure again; if it stays above 150, "
+        "book a video visit today.",
+        client_id="demo-2",
+    )
+    telehealth.duty_set(actor=staff, on_duty=True)

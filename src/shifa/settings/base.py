@@ -10,6 +10,11 @@ Environment variables:
     FIELD_MASTER_KEYS  master keys of clinical-field encryption, ``id:base64,…`` newest first (shifa.core.keys)
     FIELD_BLIND_INDEX_KEY  key of the blind indexes (national ID lookup); never rotate it without reindexing
     FIELD_KEY_PROVIDER  dotted path of the key provider class; default the local provider
+    VIDEO_PROVIDER   webrtc (built-in, default), livekit or chime (shifa.telehealth.video)
+    STUN_URLS, TURN_URLS, TURN_SECRET  ICE servers of the built-in video (comma-separated URLs; TURN credentials
+                     are made per join from the shared secret, valid for an hour)
+    LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET  a LiveKit server, when VIDEO_PROVIDER=livekit
+    CHIME_REGION     the Chime SDK control region and media region, when VIDEO_PROVIDER=chime
     DEBUG, ALLOWED_HOSTS, PORT, LOG_LEVEL, SHIFA_RUN_WORKER, TRUST_REQUEST_ID
 """
 
@@ -84,6 +89,7 @@ INSTALLED_APPS = [
     "shifa.records",
     "shifa.adherence",
     "shifa.careplans",
+    "shifa.telehealth",
     "shifa.notifications",
     "shifa.documents",
     "shifa.catalog",
@@ -201,6 +207,9 @@ SHIFA_UPLOAD_LIMITS = {
     "/clinics/apply": 26 * 1024 * 1024,
     "/api/v1/clinic-applications": 26 * 1024 * 1024,
     "/clinic/*/settings/photos": 6 * 1024 * 1024,
+    # a message's attachment (up to 10 MB, shifa.telehealth.actions.ATTACHMENT_MAX) with its text
+    "/api/v1/me/conversations/*/attachments": 11 * 1024 * 1024,
+    "/api/v1/clinics/*/conversations/*/attachments": 11 * 1024 * 1024,
 }
 SHIFA_UPLOAD_FILE_BYTES = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 512 * 1024
@@ -229,10 +238,33 @@ REDIS_URL = os.environ.get("REDIS_URL")
 MQTT_URL = os.environ.get("MQTT_URL") or None
 if REDIS_URL:
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        # No socket timeout: the layer's own 5-second blocking reads would race redis-py's default reply timeout
+        # and drop connections (django/channels_redis#422).
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+        }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "shifa.core.channel_layer.ThrottledInMemoryChannelLayer"}}
+
+# Video (shifa.telehealth.video): the built-in WebRTC needs nothing; LiveKit or Chime take over when chosen.
+VIDEO_PROVIDER = os.environ.get("VIDEO_PROVIDER", "webrtc")
+STUN_URLS = [u for u in os.environ.get("STUN_URLS", "").split(",") if u.strip()]
+TURN_URLS = [u for u in os.environ.get("TURN_URLS", "").split(",") if u.strip()]
+TURN_SECRET = os.environ.get("TURN_SECRET", "")
+LIVEKIT_URL = os.environ.get("LIVEKIT_URL", "")
+LIVEKIT_API_KEY = os.environ.get("LIVEKIT_API_KEY", "")
+LIVEKIT_API_SECRET = os.environ.get("LIVEKIT_API_SECRET", "")
+CHIME_REGION = os.environ.get("CHIME_REGION", "eu-central-1")
+#: A video appointment's meeting may be joined from this long before it starts until this long after it ends.
+MEETING_EARLY_MINUTES = 15
+MEETING_LATE_MINUTES = 30
+#: Join tokens and guests' one-time links live this long.
+JOIN_TOKEN_SECONDS = 300
+GUEST_LINK_MINUTES = 60
+#: An urgent request waiting this long is escalated to every doctor on duty.
+URGENT_ESCALATE_MINUTES = 10
 
 # SMS (shifa.integrations.sms): "outbox" writes messages to files (offline default), "twilio" sends them.
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "outbox")

@@ -2,8 +2,10 @@ from django.urls import path
 
 from . import (
     account_views,
+    call_views,
     care_views,
     clinic_care_views,
+    clinic_telehealth_views,
     clinic_views,
     desk_views,
     my_record_views,
@@ -11,6 +13,7 @@ from . import (
     platform_views,
     record_views,
     team_views,
+    telehealth_views,
     views,
 )
 
@@ -67,9 +70,12 @@ urlpatterns = [
     ),
     *my_record_views.urlpatterns,
     *care_views.urlpatterns,
+    *call_views.urlpatterns,
+    *telehealth_views.urlpatterns,
     path("clinic", views.clinic_picker, name="clinic_picker"),
     *record_views.urlpatterns,
     *clinic_care_views.urlpatterns,
+    *clinic_telehealth_views.urlpatterns,
     path("clinic/<uuid:clinic_id>", views.clinic_home, name="clinic_home"),
     path("clinic/<uuid:clinic_id>/staff", team_views.clinic_staff, name="clinic_staff"),
     path(
