@@ -26,7 +26,7 @@ class BearerTokenAuthMiddleware:
         if header is not None:
             scheme, _, token = header.decode("latin-1").partition(" ")
             found = (
-                await database_sync_to_async(_authenticate)(token.strip())
+                await database_sync_to_async(_authenticate, thread_sensitive=False)(token.strip())
                 if scheme.lower() == "bearer"
                 else None
             )

@@ -10,10 +10,11 @@ from shifa.access.policies import Actor, authorize
 from shifa.core.errors import Problem
 
 
-def _authorize_in_thread(user, method: str, path: str, params: dict, mfa: bool) -> Actor:
-    """Authorize from a worker thread and hand its database connection back (a WebSocket lives long)."""
+def _authorize_in_thread(scope, user, method: str, path: str, params: dict) -> Actor:
+    """Authorize from a pool thread (handshakes do not queue behind one another on Django's one synchronous
+    thread) and hand its database connection back (a WebSocket lives long)."""
     try:
-        return authorize(user, method, path, params, mfa=mfa)
+        return authorize(user, method, path, params, mfa=_second_factor_passed(scope))
     finally:
         connections.close_all()
 
@@ -48,10 +49,9 @@ class ShifaConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         user = user if user is not None and getattr(user, "is_authenticated", False) else None
         kwargs = self.scope.get("url_route", {}).get("kwargs", {})
-        mfa = await database_sync_to_async(_second_factor_passed)(self.scope)
         try:
-            self.actor = await database_sync_to_async(_authorize_in_thread)(
-                user, "WS", self.route_key, kwargs, mfa
+            self.actor = await database_sync_to_async(_authorize_in_thread, thread_sensitive=False)(
+                self.scope, user, "WS", self.route_key, kwargs
             )
         except Problem as problem:
             await self.close(code=4000 + problem.status)

@@ -441,7 +441,7 @@ class ConversationConsumer(ShifaConsumer):
 
         kwargs = self.scope["url_route"]["kwargs"]
         try:
-            self.conversation = await _db(queries.conversation_for)(
+            self.conversation = await _db(queries.conversation_for, thread_sensitive=False)(
                 actor=self.actor, side=self.side, conversation_id=kwargs["conversation_id"]
             )
         except Problem as problem:
