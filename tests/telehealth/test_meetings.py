@@ -378,3 +378,17 @@ def test_a_provider_that_is_down_is_503_and_nothing_is_saved(cast, api, monkeypa
     guest = api().post("/api/v1/video/guest-joins", {"link": secret_of(invited.json())})
     assert guest.status_code == 503
     assert Attendee.unscoped.get(role="guest").invite_used_at is None  # the link can still be used
+
+
+def test_a_cancelled_appointment_lets_no_one_back_into_its_call(cast, api):
+    from shifa.core.errors import Conflict
+
+    appointment = video_visit(cast)
+    token = joined(api(cast.patient_user).post(mine(appointment)))["token"]
+    assert actions.signal_attendee(token=token).user == cast.patient_user
+    Appointment.unscoped.filter(pk=appointment.pk).update(status="cancelled")
+    with pytest.raises(Conflict) as refused:
+        actions.signal_attendee(token=token)
+    assert refused.value.code == "wrong_status"
+    again = api(cast.patient_user).post(mine(appointment))
+    assert again.status_code == 409 and again.json()["code"] == "wrong_status"

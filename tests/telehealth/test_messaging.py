@@ -204,7 +204,14 @@ def test_empty_and_overlong_messages_are_refused(cast, api):
     assert huge.status_code == 422 and "body" in [e["field"] for e in huge.json()["errors"]]
     missing = patient.post(f"{_mine(conversation)}/messages", {})
     assert missing.status_code == 422
-    assert not Message.unscoped.exists()
+    nul = _say(patient, _mine(conversation), "fever\x00")
+    assert nul.status_code == 422
+    odd_id = _say(patient, _mine(conversation), "Hello", client_id="tap 1\x00")
+    assert odd_id.status_code == 422 and [e["field"] for e in odd_id.json()["errors"]] == ["client_id"]
+    # any Idempotency-Key works: it is hashed into the message's client id
+    keyed = _say(patient, _mine(conversation), "Hello", headers={"Idempotency-Key": "ключ / 7 ✓"})
+    assert keyed.status_code == 201
+    assert [m.body for m in Message.unscoped.all()] == ["Hello"]
 
 
 # --- attachments ---------------------------------------------------------------------------------------------------

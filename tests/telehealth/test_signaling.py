@@ -341,3 +341,15 @@ def test_reconnecting_replaces_the_old_connection_and_gets_fresh_tokens(cast, ap
 
     scenario(run())
     assert Attendee.unscoped.get(external_id=patient_id).left_at is not None
+
+
+def test_a_connection_that_never_joins_is_closed(monkeypatch):
+    from shifa.telehealth import consumers
+
+    monkeypatch.setattr(consumers, "JOIN_WITHIN_SECONDS", 0.2)
+
+    async def scenario() -> int:
+        idle = await Client("00000000-0000-4000-8000-000000000000").open(join=False)
+        return await idle.closed(timeout=3)
+
+    assert asyncio.run(scenario()) == 4408

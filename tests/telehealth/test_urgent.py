@@ -25,9 +25,9 @@ from tests.support.records import base
 MINE = "/api/v1/me/urgent-requests"
 
 
-def _ask(client: ApiClient, **body) -> dict:
+def _ask(client: ApiClient, status: int = 201, **body) -> dict:
     response = client.post(MINE, {"complaint": "High fever since last night", **body})
-    assert response.status_code == 201, response.content
+    assert response.status_code == status, response.content
     return response.json()
 
 
@@ -60,7 +60,7 @@ def test_a_patient_asks_for_a_doctor_and_asking_again_gives_the_same_request(cas
     assert first["patient"]["id"] == str(cast.patient.external_id)
     assert first["complaint"] == "High fever since last night"
     assert first["position"] == 1 and first["priority"] == 0
-    again = _ask(patient, complaint="Still feverish")
+    again = _ask(patient, 200, complaint="Still feverish")
     assert again["id"] == first["id"]
     assert UrgentRequest.objects.filter(patient=cast.patient).count() == 1
     listed = patient.get(MINE).json()["items"]
@@ -245,8 +245,11 @@ def test_accepting_makes_a_video_appointment_now_and_tells_the_patient(cast, api
     joined = patient.post(f"/api/v1/me/appointments/{accepted['appointment_id']}/video")
     assert joined.status_code == 200, joined.content
     assert joined.json()["meeting"]["id"] == str(request.meeting.external_id)
-    # it leaves the queue, and cannot be taken again
+    # it leaves the queue; the same doctor accepting again (a double click, a retry) is told it is theirs
     assert doctor.get(f"{base(cast.clinic_a)}/urgent-queue").json()["items"] == []
+    twice = _accept(doctor, cast.clinic_a, made["id"])
+    assert twice.status_code == 200 and twice.json()["appointment_id"] == accepted["appointment_id"]
+    assert Appointment.unscoped.filter(patient=cast.patient, visit_type="video").count() == 1
     _on_duty(api(cast.doctor_b), cast.clinic_b)
     again = _accept(api(cast.doctor_b), cast.clinic_b, made["id"])
     assert again.status_code == 409 and again.json()["code"] == "already_taken"
@@ -381,6 +384,18 @@ def test_requests_waiting_too_long_are_escalated_once_to_the_doctors_on_duty(cas
     # accepted or cancelled requests are never escalated
     api(users[1]).post(f"{MINE}/{recent['id']}/cancel")
     assert urgent_escalate(now=now + dt.timedelta(hours=1)) == 0
+
+
+def test_a_doctor_who_left_the_clinic_is_not_counted_on_duty(cast, api):
+    from shifa.telehealth.queries import doctors_on_duty
+    from shifa.tenancy.models import Membership
+
+    _on_duty(api(cast.staff_a["doctor"]), cast.clinic_a)
+    assert doctors_on_duty() == 1
+    Membership.unscoped.filter(user=cast.staff_a["doctor"], clinic=cast.clinic_a).update(is_active=False)
+    assert doctors_on_duty() == 0
+    waiting = _ask(api(cast.patient_user))
+    assert waiting["estimated_wait_minutes"] is None and waiting["doctors_on_duty"] == 0
 
 
 # --- the platform console ------------------------------------------------------------------------------------------

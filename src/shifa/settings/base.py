@@ -210,6 +210,8 @@ SHIFA_UPLOAD_LIMITS = {
     # a message's attachment (up to 10 MB, shifa.telehealth.actions.ATTACHMENT_MAX) with its text
     "/api/v1/me/conversations/*/attachments": 11 * 1024 * 1024,
     "/api/v1/clinics/*/conversations/*/attachments": 11 * 1024 * 1024,
+    "/app/messages/*": 11 * 1024 * 1024,
+    "/clinic/*/messages/*": 11 * 1024 * 1024,
 }
 SHIFA_UPLOAD_FILE_BYTES = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 512 * 1024

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -57,6 +58,8 @@ def _text(field: str, value, limit: int) -> str:
     value = (value or "").strip()
     if len(value) > limit:
         raise _invalid(field, "too_long", _("Write at most %(limit)d characters.") % {"limit": limit})
+    if "\x00" in value:
+        raise _invalid(field, "invalid", _("Enter text without control characters."))
     return value
 
 
@@ -390,6 +393,16 @@ def _check_present(attendee: Attendee) -> None:
     meeting = attendee.meeting
     if meeting.status == MeetingStatus.ENDED or meeting.closes_at < timezones.now():
         raise Conflict(_("This video visit has ended."), code="meeting_ended")
+    if meeting.appointment_id is not None:
+        from shifa.scheduling.models import Appointment
+
+        status = (
+            Appointment.unscoped.filter(pk=meeting.appointment_id).values_list("status", flat=True).first()
+        )
+        if status not in JOINABLE:
+            raise Conflict(
+                _("This appointment is no longer on: its video visit has ended."), code="wrong_status"
+            )
     if attendee.role == AttendeeRole.GUEST and attendee.invite_digest is None:
         raise Forbidden(_("You were removed from this video visit."), code="removed")
 
@@ -591,6 +604,11 @@ def urgent_accept(*, actor, request_id) -> UrgentRequest:
                 raise NotFound()
             if status == UrgentStatus.CANCELLED:
                 raise Conflict(_("The patient has cancelled this request."), code="request_cancelled")
+            mine = UrgentRequest.objects.filter(
+                external_id=external_id, status=UrgentStatus.ACCEPTED, doctor=actor.user
+            ).first()
+            if mine is not None:  # the same doctor again (a double click, a retry): it is theirs
+                return mine
             raise Conflict(_("Another doctor has already taken this request."), code="already_taken")
         try:
             with transaction.atomic():
@@ -662,7 +680,7 @@ def urgent_escalate(*, now: dt.datetime | None = None) -> int:
         if not late:
             return 0
         UrgentRequest.objects.filter(pk__in=[r.pk for r in late]).update(escalated_at=now)
-        duties = list(Duty.unscoped.filter(on_duty=True).select_related("doctor", "clinic"))
+        duties = list(queries.active_duties().select_related("doctor", "clinic"))
         pending = [
             Pending(
                 recipient=duty.doctor,
@@ -683,6 +701,8 @@ def urgent_escalate(*, now: dt.datetime | None = None) -> int:
 # --- conversations (TM-3) -----------------------------------------------------------------------------------------
 
 MESSAGE_LIMIT = 4000
+#: A sender's own id for a message (a UUID, a counter): what clients send to make a retry one message.
+CLIENT_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 ATTACHMENT_TYPES = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
 ATTACHMENT_MAX = 10 * 1024 * 1024
 
@@ -749,6 +769,8 @@ def message_send(
     it is new: the same ``client_id`` from the same sender gives the first message back."""
     body = _text("body", body, MESSAGE_LIMIT)
     client_id = _text("client_id", client_id, 64)
+    if client_id and not CLIENT_ID.fullmatch(client_id):
+        raise _invalid("client_id", "invalid", _("Use letters, digits, dashes and underscores only."))
     if not body and upload is None:
         raise _invalid("body", "required", _("Write a message or attach a file."))
     kind = ""
@@ -778,6 +800,7 @@ def message_send(
         message.attachment_type = kind
         message.attachment_size = upload.size
         message.attachment.save(f"{uuid.uuid4().hex}.{ATTACHMENT_TYPES[kind]}", upload, save=False)
+    written = False
     try:
         with transaction.atomic():
             message.save()
@@ -785,9 +808,10 @@ def message_send(
             _mark_read(conversation, actor.user, side, message, now)
             events.conversation_send(conversation, "message.created", events.message_data(message))
             _notify_later(message)
+        written = True
         return message, True
     except BaseException as exc:
-        if message.attachment:
+        if message.attachment and not written:
             message.attachment.storage.delete(message.attachment.name)
         if isinstance(exc, IntegrityError) and client_id:  # the same client_id sent twice at the same moment
             existing = Message.unscoped.filter(

@@ -5,6 +5,7 @@ Idempotency-Key machinery, never logged)."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from django.http import FileResponse, HttpRequest
@@ -240,15 +241,20 @@ class UrgentIn(Schema):
 
 @router.post(
     "/me/urgent-requests",
-    response=CREATED,
+    response={200: dict, 201: dict, **ERRORS},
     operation_id="telehealth_request_urgent",
     summary="Ask for an urgent video consultation (Treat Me Now); asking again while waiting gives the same request",
     **OWN,
 )
 def request_urgent(request: HttpRequest, payload: UrgentIn):
+    asked_at = timezones.now()
     made = actions.urgent_request(actor=request.actor, **payload.dict())
     found = queries.my_urgent_request(actor=request.actor, request_id=made.external_id)
-    return Status(201, urgent_out(queries.urgent_view(found), _language(request)))
+    # 201 for a new request; 200 when the patient was already waiting (the same request back)
+    return Status(
+        201 if made.created_at >= asked_at else 200,
+        urgent_out(queries.urgent_view(found), _language(request)),
+    )
 
 
 @router.get(
@@ -434,7 +440,11 @@ class ReadIn(Schema):
 
 
 def _client_id(request: HttpRequest, client_id: str) -> str:
-    return client_id or request.headers.get(HEADER, "").strip()[:64]
+    """The sender's id for the message, else one derived from the Idempotency-Key (whatever its characters)."""
+    if client_id:
+        return client_id
+    key = request.headers.get(HEADER, "").strip()
+    return hashlib.sha256(key.encode()).hexdigest() if key else ""
 
 
 def _mine(request, conversation_id):

@@ -27,12 +27,14 @@ it never appears in a URL or a log. Messages, each ``{"type": …, "data": {…}
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.utils.translation import gettext as _
 
 from shifa.audit.context import audit_context
@@ -41,6 +43,10 @@ from shifa.core.errors import Problem
 
 from . import events
 
+logger = logging.getLogger(__name__)
+
+#: A signaling connection that has not sent its join token by then is closed.
+JOIN_WITHIN_SECONDS = 15
 #: Signaling messages larger than this are refused (an SDP offer is a few kilobytes).
 MAX_SIGNAL_BYTES = 64 * 1024
 #: A client may not send more than this many messages in 10 seconds (ICE candidates come in bursts).
@@ -149,8 +155,18 @@ class SignalingConsumer(AsyncJsonWebsocketConsumer):
             return
         self.meeting_id = str(self.scope["url_route"]["kwargs"]["meeting_id"])
         await self.accept()
+        self.join_deadline = asyncio.get_running_loop().call_later(
+            JOIN_WITHIN_SECONDS, lambda: asyncio.ensure_future(self._close_if_not_joined())
+        )
+
+    async def _close_if_not_joined(self) -> None:
+        if self.attendee is None:
+            await self.close(code=4408)
 
     async def disconnect(self, code) -> None:
+        deadline = getattr(self, "join_deadline", None)
+        if deadline is not None:
+            deadline.cancel()
         if self.attendee is None:
             return
         await self.channel_layer.group_discard(events.meeting_group(self.meeting_id), self.channel_name)
@@ -492,6 +508,9 @@ class ConversationConsumer(ShifaConsumer):
             except Problem as problem:
                 errors = [{"field": e.field, "code": e.code, "message": e.message} for e in problem.errors]
                 await self.send_json({"type": "error", "data": {**_problem_code(problem), "errors": errors}})
+            except DatabaseError:
+                logger.exception("a message over the WebSocket could not be written")
+                await self.send_json({"type": "error", "data": {"code": "not_saved", "errors": []}})
             else:
                 await self.send_json(
                     {

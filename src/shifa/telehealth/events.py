@@ -35,7 +35,7 @@ def _send(group: str, message: dict) -> None:
         if layer is not None:
             async_to_sync(layer.group_send)(group, message)
 
-    transaction.on_commit(send)
+    transaction.on_commit(send, robust=True)  # a channel layer that is down loses live events, not writes
 
 
 def meeting_send(meeting, event: str, data: dict) -> None:

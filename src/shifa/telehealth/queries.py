@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Avg, Count, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Avg, Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
 from shifa.core import timezones
@@ -221,13 +221,26 @@ def waiting() -> QuerySet[UrgentRequest]:
 def position(request: UrgentRequest) -> int:
     """1 for the next request a doctor will see."""
     ahead = waiting().filter(
-        Q(priority__gt=request.priority) | Q(priority=request.priority, created_at__lt=request.created_at)
+        Q(priority__gt=request.priority)
+        | Q(priority=request.priority, created_at__lt=request.created_at)
+        | Q(priority=request.priority, created_at=request.created_at, id__lt=request.pk)
     )
     return ahead.count() + 1
 
 
+def active_duties() -> QuerySet[Duty]:
+    """Doctors on duty who still work as doctors at the clinic they are on duty for."""
+    from shifa.access import catalog
+    from shifa.tenancy.models import Membership
+
+    working = Membership.unscoped.filter(
+        clinic=OuterRef("clinic"), user=OuterRef("doctor"), is_active=True, role__code=catalog.DOCTOR
+    )
+    return Duty.unscoped.filter(on_duty=True, doctor__is_active=True).filter(Exists(working))
+
+
 def doctors_on_duty() -> int:
-    return Duty.unscoped.filter(on_duty=True).count()
+    return active_duties().count()
 
 
 def minutes_per_request(now: dt.datetime | None = None) -> float:
