@@ -480,3 +480,36 @@ def test_messages_are_never_changed_or_deleted(cast, api):
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM telehealth_message WHERE id = %s", [sent.pk])
     assert Message.unscoped.get(pk=sent.pk).body == "Original words"
+
+
+def test_the_clinics_conversations_come_a_page_at_a_time_most_recent_first(cast, api):
+    from shifa.telehealth.models import Conversation
+    from tests.factories import PatientFactory
+
+    nurse = api(cast.staff_a["nurse"])
+    made = []
+    for i in range(5):
+        patient = PatientFactory(full_name=f"Paged patient {i}")
+        made.append(
+            Conversation.unscoped.create(
+                clinic=cast.clinic_a, patient=patient, started_by=cast.staff_a["nurse"]
+            )
+        )
+    # the oldest conversation has the newest message: it comes first
+    Conversation.unscoped.filter(pk=made[0].pk).update(
+        last_message_at=timezones.now() + dt.timedelta(minutes=1)
+    )
+    url = f"{base(cast.clinic_a)}/conversations"
+    seen, cursor = [], None
+    for _ in range(5):
+        response = nurse.get(f"{url}?limit=2" + (f"&cursor={cursor}" if cursor else ""))
+        assert response.status_code == 200, response.content
+        body = response.json()
+        seen += [c["id"] for c in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    expected = [made[0], *reversed(made[1:])]
+    assert seen == [str(c.external_id) for c in expected]
+    assert nurse.get(f"{url}?cursor=garbage").status_code == 422
+    assert nurse.get(f"{url}?limit=0").status_code == 422

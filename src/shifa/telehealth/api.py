@@ -585,14 +585,18 @@ def my_attachment(request: HttpRequest, conversation_id: uuid.UUID, message_id: 
     "/clinics/{clinic_id}/conversations",
     response=OK,
     operation_id="telehealth_conversations",
-    summary="The clinic's conversations with patients, most recent first, with my unread counts",
+    summary="The clinic's conversations with patients, most recently active first, with my unread counts (paged)",
     **TEAM,
 )
-def conversations(request: HttpRequest, clinic_id: uuid.UUID):
+def conversations(
+    request: HttpRequest,
+    clinic_id: uuid.UUID,
+    cursor: str | None = Query(None, max_length=500),
+    limit: int = Query(50, ge=1, le=200),
+):
     language = _language(request)
-    return {
-        "items": [conversation_out(r, language) for r in queries.clinic_conversations(actor=request.actor)]
-    }
+    rows, next_cursor = queries.clinic_conversations(actor=request.actor, cursor=cursor, limit=limit)
+    return {"items": [conversation_out(r, language) for r in rows], "next_cursor": next_cursor}
 
 
 @router.post(

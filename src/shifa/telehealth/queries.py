@@ -469,14 +469,46 @@ def my_writable_clinics(*, actor) -> list[tuple]:
     return [(patients[p], clinics[c]) for p, c in pairs if c in clinics]
 
 
-def clinic_conversations(*, actor, limit: int = 100) -> list[ConversationRow]:
-    conversations = Conversation.objects.for_clinic(actor.require_clinic()).order_by(
-        "-last_message_at", "-id"
-    )[:limit]
-    ids = list(conversations.values_list("pk", flat=True))
-    return _rows(
-        Conversation.unscoped.filter(pk__in=ids).order_by("-last_message_at", "-id"), actor.user, Side.CLINIC
+def clinic_conversations(
+    *, actor, cursor: str | None = None, limit: int = 50
+) -> tuple[list[ConversationRow], str | None]:
+    """The clinic's conversations, the most recently active first (a conversation without messages by when it was
+    opened), one page at a time; and the cursor of the next page (None on the last)."""
+    from django.db.models.functions import Coalesce
+    from django.utils.translation import gettext as _
+
+    from shifa.core.errors import FieldError, ValidationFailed
+    from shifa.core.pagination import check_limit, decode_cursor, encode_cursor
+
+    check_limit(limit)
+    conversations = (
+        Conversation.objects.for_clinic(actor.require_clinic())
+        .annotate(active_at=Coalesce("last_message_at", "created_at"))
+        .order_by("-active_at", "-id")
     )
+    if cursor:
+        position = decode_cursor(cursor)
+        try:
+            at, before = dt.datetime.fromisoformat(position["at"]), int(position["id"])
+        except (KeyError, TypeError, ValueError):
+            raise ValidationFailed(
+                errors=[FieldError("cursor", "invalid", _("This cursor is not valid."))]
+            ) from None
+        conversations = conversations.filter(Q(active_at__lt=at) | Q(active_at=at, id__lt=before))
+    page = list(conversations.values_list("pk", "active_at")[: limit + 1])
+    next_cursor = None
+    if len(page) > limit:
+        last_pk, last_at = page[limit - 1]
+        next_cursor = encode_cursor({"at": last_at.isoformat(), "id": last_pk})
+    ids = [pk for pk, _ in page[:limit]]
+    rows = _rows(
+        Conversation.unscoped.filter(pk__in=ids)
+        .annotate(active_at=Coalesce("last_message_at", "created_at"))
+        .order_by("-active_at", "-id"),
+        actor.user,
+        Side.CLINIC,
+    )
+    return rows, next_cursor
 
 
 @dataclass(frozen=True)

@@ -56,12 +56,21 @@ class StartForm(forms.Form):
 
 def _conversations_page(request: HttpRequest, *, problem: str = "", status: int = 200) -> HttpResponse:
     clinic = request.actor.clinic
-    rows = conversation_rows(
-        queries.clinic_conversations(actor=request.actor),
-        language=get_language(),
-        link=lambda c: _conversation_url(clinic.external_id, c.external_id),
+    found, next_cursor = queries.clinic_conversations(
+        actor=request.actor, cursor=request.GET.get("cursor") or None
     )
-    return _render(request, "web/clinic/messages.html", "messages", rows=rows, problem=problem, status=status)
+    rows = conversation_rows(
+        found, language=get_language(), link=lambda c: _conversation_url(clinic.external_id, c.external_id)
+    )
+    return _render(
+        request,
+        "web/clinic/messages.html",
+        "messages",
+        rows=rows,
+        next_cursor=next_cursor,
+        problem=problem,
+        status=status,
+    )
 
 
 @page(TEAM, methods=("GET", "POST"))
