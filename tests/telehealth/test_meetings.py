@@ -217,6 +217,14 @@ def test_a_guest_link_works_once(cast, api):
 
     second = api().post("/api/v1/video/guest-joins", {"link": secret_of(link)})
     assert second.status_code == 404 and second.json()["code"] == "invite_invalid"
+    # the browser that used the link comes back with its key (a reloaded page); a wrong key does not
+    assert first["resume"] and first["resume"] not in json.dumps(list(AuditEvent.objects.values("after")))
+    stolen = api().post("/api/v1/video/guest-joins", {"link": secret_of(link), "resume": "guessed-key"})
+    assert stolen.status_code == 404
+    back = joined(
+        api().post("/api/v1/video/guest-joins", {"link": secret_of(link), "resume": first["resume"]})
+    )
+    assert back["attendee"]["id"] == first["attendee"]["id"] and "resume" not in back
     made_up = api().post("/api/v1/video/guest-joins", {"link": "not-a-link-we-made"})
     assert made_up.status_code == 404
     # One guest at a time (three people in all).

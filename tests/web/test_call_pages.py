@@ -193,8 +193,15 @@ def test_a_guest_opens_their_link_without_using_it(cast, api):
     assert settings["role"] == "guest"
     assert settings["join"] == {"url": "/api/v1/video/guest-joins", "body": {"link": secret}}
     assert Attendee.unscoped.get(external_id=link["attendee"]["id"]).invite_used_at is None
-    # Joining uses it: the page then says so.
+    # Joining uses it: the page still opens (for the browser that used it to come back with its key) until the
+    # doctor withdraws the link.
     joined(api().post("/api/v1/video/guest-joins", {"link": secret}))
+    assert Client().get(f"/call/guest/{secret}").status_code == 200
+    removed = api(cast.staff_a["doctor"]).delete(
+        f"/api/v1/clinics/{cast.clinic_a.external_id}/appointments/{appointment.external_id}"
+        f"/video/guests/{link['attendee']['id']}"
+    )
+    assert removed.status_code == 200, removed.content
     assert Client().get(f"/call/guest/{secret}").status_code == 404
 
 

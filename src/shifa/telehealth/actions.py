@@ -78,6 +78,8 @@ class Joined:
     meeting: Meeting
     attendee: Attendee
     token: JoinToken
+    #: For a guest's first use of their link: the key that lets this browser come back with the link.
+    resume: str = ""
 
 
 def _meeting_ref(meeting: Meeting) -> MeetingRef:
@@ -277,9 +279,12 @@ def guest_invite(*, actor, appointment_id, name: str) -> GuestLink:
         return GuestLink(attendee=attendee, secret=secret, expires_at=expires_at)
 
 
-def guest_join(*, secret: str) -> Joined:
-    """A guest opens their one-time link: it works once, before it expires, while the meeting is on."""
+def guest_join(*, secret: str, resume: str = "") -> Joined:
+    """A guest opens their one-time link: it works once, before it expires, while the meeting is on. The browser
+    that used it gets a key (``Joined.resume``) with which it may come back until the link expires."""
     if not isinstance(secret, str) or not secret or len(secret) > 200:
+        raise NotFound(code="invite_invalid")
+    if not isinstance(resume, str) or len(resume) > 200:
         raise NotFound(code="invite_invalid")
     now = timezones.now()
     with transaction.atomic():
@@ -289,13 +294,17 @@ def guest_join(*, secret: str) -> Joined:
             .filter(invite_digest=queries.invite_digest(secret), role=AttendeeRole.GUEST)
             .first()
         )
-        problem = queries.guest_refusal(attendee, now)
+        problem = queries.guest_refusal(attendee, now, resume=resume or None)
         if problem is not None:
             raise problem
         meeting = attendee.meeting
-        attendee.invite_used_at = now
-        attendee.save(update_fields=["invite_used_at", "updated_at"])
-        return Joined(meeting=meeting, attendee=attendee, token=_token(meeting, attendee))
+        key = ""
+        if attendee.invite_used_at is None:
+            key = secrets.token_urlsafe(24)
+            attendee.invite_used_at = now
+            attendee.invite_resume_digest = queries.invite_digest(key)
+            attendee.save(update_fields=["invite_used_at", "invite_resume_digest", "updated_at"])
+        return Joined(meeting=meeting, attendee=attendee, token=_token(meeting, attendee), resume=key)
 
 
 def guest_remove(*, actor, appointment_id, attendee_id) -> Attendee:

@@ -80,6 +80,7 @@ def joined_out(joined: actions.Joined) -> dict:
         "token": joined.token.token,
         "expires_at": _iso(joined.token.expires_at),
         "connection": joined.token.connection,
+        **({"resume": joined.resume} if joined.resume else {}),
     }
 
 
@@ -184,6 +185,9 @@ def end_video(request: HttpRequest, clinic_id: uuid.UUID, appointment_id: uuid.U
 
 class GuestJoinIn(Schema):
     link: str = Field(..., description="The secret part of the one-time link", max_length=200)
+    resume: str = Field(
+        "", description="The key this browser got when it first used the link (to come back)", max_length=200
+    )
 
 
 @router.post(
@@ -194,7 +198,7 @@ class GuestJoinIn(Schema):
     **operation(public=True, auth=None),
 )
 def guest_join(request: HttpRequest, payload: GuestJoinIn):
-    return joined_out(actions.guest_join(secret=payload.link))
+    return joined_out(actions.guest_join(secret=payload.link, resume=payload.resume))
 
 
 # --- Treat Me Now ---------------------------------------------------------------------------------------------------

@@ -101,6 +101,9 @@ class Attendee(TenantModel):
     invite_digest = models.CharField(max_length=64, null=True, blank=True, unique=True)
     invite_expires_at = models.DateTimeField(_("invitation expires"), null=True, blank=True)
     invite_used_at = models.DateTimeField(_("invitation used"), null=True, blank=True)
+    #: The SHA-256 of the key handed to the browser that used the link: that browser (and only it) may come back
+    #: with the link until it expires (a reloaded page, a closed tab).
+    invite_resume_digest = models.CharField(max_length=64, blank=True)
     invited_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -181,10 +181,16 @@ def appointment_visit_id(*, actor, appointment) -> uuid.UUID | None:
     )
 
 
-def guest_refusal(attendee: Attendee | None, now: dt.datetime) -> Problem | None:
+def guest_refusal(
+    attendee: Attendee | None, now: dt.datetime, *, resume: str | None = None
+) -> Problem | None:
     """Why a guest's one-time link cannot be used at ``now`` (None: it can): unknown, used or withdrawn links are
-    404, expired ones (or of a meeting that is over) 409."""
-    if attendee is None or attendee.invite_used_at is not None:
+    404, expired ones (or of a meeting that is over) 409. A used link may be used again with the key given to the
+    browser that used it (``resume``); ``resume=""`` only asks whether the link is still alive."""
+    used = attendee is not None and attendee.invite_used_at is not None
+    if used and resume is not None:
+        used = resume != "" and attendee.invite_resume_digest != invite_digest(resume)
+    if attendee is None or used:
         return NotFound(_("This invitation link is not valid or was already used."), code="invite_invalid")
     meeting = attendee.meeting
     if attendee.invite_expires_at < now or meeting.status == "ended" or meeting.closes_at < now:
@@ -205,7 +211,9 @@ def guest_invitation(*, secret: str) -> Attendee:
             .filter(invite_digest=invite_digest(secret), role="guest")
             .first()
         )
-    problem = guest_refusal(attendee, timezones.now())
+    problem = guest_refusal(
+        attendee, timezones.now(), resume=""
+    )  # a used link's page, for its browser to resume
     if problem is not None:
         raise problem
     return attendee

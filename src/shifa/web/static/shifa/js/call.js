@@ -161,14 +161,34 @@
 
   // --- joining and the signaling connection ----------------------------------------------------------------------
 
+  // A guest's browser keeps the key it got when it first used the link, to come back after a reload.
+  const resumeKey = config.join.body && config.join.body.link ? `shifa.call.resume.${config.join.body.link}` : null;
+
+  function storedResume() {
+    try {
+      return (resumeKey && window.sessionStorage.getItem(resumeKey)) || "";
+    } catch (error) {
+      return "";
+    }
+  }
+
   async function fetchToken() {
+    const payload = { ...(config.join.body || {}) };
+    if (resumeKey && storedResume()) payload.resume = storedResume();
     const response = await fetch(config.join.url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
-      body: JSON.stringify(config.join.body || {}),
+      body: JSON.stringify(payload),
     });
     const body = await response.json().catch(() => ({}));
+    if (response.ok && body.resume && resumeKey) {
+      try {
+        window.sessionStorage.setItem(resumeKey, body.resume);
+      } catch (error) {
+        // private browsing: the link works for this page only
+      }
+    }
     if (!response.ok) {
       const error = new Error(body.detail || t.join_failed);
       error.code = body.code;
@@ -288,7 +308,7 @@
     state.retries += 1;
     if (state.over) return;
     if (code === 4404 || Date.now() > state.expiresAt - 5000) {
-      if (config.role === "guest") return over(t.link_spent);
+      if (config.role === "guest" && !storedResume()) return over(t.link_spent);
       try {
         await fetchToken();
       } catch (error) {
