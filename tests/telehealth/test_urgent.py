@@ -458,3 +458,22 @@ def test_no_requests_no_figures(cast, api):
     stats = api(cast.platform_admin).get("/api/v1/platform/urgent-care").json()
     assert stats["requested"] == 0 and stats["median_wait_seconds"] is None
     assert stats["p90_wait_seconds"] is None and stats["longest_wait_seconds"] is None
+
+
+def test_the_estimate_follows_how_long_recent_urgent_visits_took(cast, api):
+    from shifa.telehealth.queries import DEFAULT_MINUTES_PER_REQUEST
+
+    patient, doctor = api(cast.patient_user), api(cast.staff_a["doctor"])
+    _on_duty(doctor, cast.clinic_a)
+    first = _accept(doctor, cast.clinic_a, _ask(patient)["id"]).json()
+    request = UrgentRequest.objects.get(external_id=first["id"])
+    waiting = _ask(api(_patients(1)[0]))
+    assert waiting["estimated_wait_minutes"] == DEFAULT_MINUTES_PER_REQUEST  # no finished visit yet
+    now = timezones.now()
+    Meeting.unscoped.filter(pk=request.meeting_id).update(
+        started_at=now - dt.timedelta(minutes=20), ended_at=now, status="ended"
+    )
+    again = api(UrgentRequest.objects.get(external_id=waiting["id"]).requested_by).get(
+        f"{MINE}/{waiting['id']}"
+    )
+    assert again.json()["estimated_wait_minutes"] == 20

@@ -271,7 +271,8 @@ def request_urgent(request: HttpRequest, payload: UrgentIn):
 def my_urgent_requests(request: HttpRequest):
     language = _language(request)
     found = queries.my_urgent_requests(actor=request.actor)
-    return {"items": [urgent_out(queries.urgent_view(r), language) for r in found]}
+    doctors = queries.doctors_on_duty()
+    return {"items": [urgent_out(queries.urgent_view(r, doctors=doctors), language) for r in found]}
 
 
 @router.get(

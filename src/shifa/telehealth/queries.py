@@ -252,12 +252,21 @@ def doctors_on_duty() -> int:
 
 
 def minutes_per_request(now: dt.datetime | None = None) -> float:
-    """How long, lately, a doctor took to get to a request: the mean wait of the last day's accepted requests."""
+    """How long, lately, a doctor was busy with one urgent request: the mean length of the last day's urgent video
+    visits, from the patient let in to the call ended (the time to clear one place of the queue)."""
+    from django.db.models import DurationField, ExpressionWrapper, F
+
     now = now or timezones.now()
-    mean = UrgentRequest.objects.filter(
-        status=UrgentStatus.ACCEPTED, accepted_at__gte=now - dt.timedelta(days=1)
-    ).aggregate(mean=Avg("wait_seconds"))["mean"]
-    return max(1.0, mean / 60) if mean else float(DEFAULT_MINUTES_PER_REQUEST)
+    mean = (
+        Meeting.unscoped.filter(
+            urgent_request__isnull=False,
+            ended_at__gte=now - dt.timedelta(days=1),
+            started_at__isnull=False,
+        )
+        .annotate(length=ExpressionWrapper(F("ended_at") - F("started_at"), output_field=DurationField()))
+        .aggregate(mean=Avg("length"))["mean"]
+    )
+    return max(1.0, mean.total_seconds() / 60) if mean else float(DEFAULT_MINUTES_PER_REQUEST)
 
 
 @dataclass(frozen=True)
@@ -269,21 +278,18 @@ class UrgentView:
     appointment_id: str | None
 
 
-def urgent_view(request: UrgentRequest) -> UrgentView:
+def urgent_view(request: UrgentRequest, *, doctors: int | None = None) -> UrgentView:
+    """A request with its place and estimated wait (``doctors``: the number on duty, when already counted)."""
+    doctors = doctors_on_duty() if doctors is None else doctors
     appointment_id = None
     if request.status == UrgentStatus.WAITING:
         place = position(request)
-        doctors = doctors_on_duty()
         minutes = math.ceil(place * minutes_per_request() / doctors) if doctors else None
     else:
-        place, doctors, minutes = None, doctors_on_duty(), None
+        place, minutes = None, None
         if request.meeting_id:
-            appointment_id = (
-                Meeting.unscoped.filter(pk=request.meeting_id)
-                .values_list("appointment__external_id", flat=True)
-                .first()
-            )
-            appointment_id = str(appointment_id) if appointment_id else None
+            appointment = request.meeting.appointment if request.meeting else None
+            appointment_id = str(appointment.external_id) if appointment else None
     return UrgentView(request, place, minutes, doctors, appointment_id)
 
 
@@ -294,7 +300,7 @@ def my_urgent_request(*, actor, request_id) -> UrgentRequest:
         raise NotFound()
     found = (
         UrgentRequest.objects.filter(patient__in=patients_of_user(actor.user), external_id=_uuid(request_id))
-        .select_related("patient", "specialty", "doctor", "clinic")
+        .select_related("patient", "specialty", "doctor", "clinic", "meeting__appointment")
         .first()
     )
     if found is None:
@@ -309,7 +315,7 @@ def my_urgent_requests(*, actor, limit: int = 20) -> list[UrgentRequest]:
         raise NotFound()
     return list(
         UrgentRequest.objects.filter(patient__in=patients_of_user(actor.user))
-        .select_related("patient", "specialty", "doctor", "clinic")
+        .select_related("patient", "specialty", "doctor", "clinic", "meeting__appointment")
         .order_by("-created_at")[:limit]
     )
 
