@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from shifa.accounts.actions import normalize_phone
 from shifa.core import keys, timezones
 from shifa.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from shifa.core.uploads import sniff_content_type
 
 from . import policies
 from .models import (
@@ -1020,7 +1021,7 @@ def result_record(
     if not clean and not summary and upload is None:
         raise _invalid("values", "required", _("Enter values, a report or a file."))
     if upload is not None:
-        kind = _sniff(upload)
+        kind = sniff_content_type(upload)
         if kind not in RESULT_FILE_TYPES:
             raise _invalid("file", "unsupported_type", _("Attach a PDF, JPEG or PNG file."))
         if upload.size > RESULT_FILE_MAX:
@@ -1050,23 +1051,10 @@ def result_record(
         )
         if upload is not None:
             result.file_name = (upload.name or "result")[-200:]
-            result.content_type = _sniff(upload)
+            result.content_type = sniff_content_type(upload)
             result.file.save(f"{uuid.uuid4().hex}", upload, save=False)
         result.save()
         return result
-
-
-def _sniff(upload) -> str:
-    upload.seek(0)
-    head = upload.read(8)
-    upload.seek(0)
-    if head.startswith(b"%PDF-"):
-        return "application/pdf"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    return "application/octet-stream"
 
 
 def _result_values(values: list[dict]) -> list[dict]:

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from shifa.core import timezones
 from shifa.core.errors import Conflict, FieldError, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
+from shifa.core.uploads import sniff_content_type
 
 from . import events, queries
 from .models import (
@@ -758,19 +759,6 @@ def _conversation(clinic, patient, user) -> Conversation:
         return Conversation.objects.for_clinic(clinic).get(patient=patient)
 
 
-def _sniff(upload) -> str:
-    upload.seek(0)
-    head = upload.read(8)
-    upload.seek(0)
-    if head.startswith(b"%PDF-"):
-        return "application/pdf"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    return "application/octet-stream"
-
-
 def message_send(
     *, actor, conversation: Conversation, side: str, body: str = "", upload=None, client_id: str = ""
 ) -> tuple[Message, bool]:
@@ -784,7 +772,7 @@ def message_send(
         raise _invalid("body", "required", _("Write a message or attach a file."))
     kind = ""
     if upload is not None:
-        kind = _sniff(upload)
+        kind = sniff_content_type(upload)
         if kind not in ATTACHMENT_TYPES:
             raise _invalid("file", "unsupported_type", _("Attach a PDF, JPEG or PNG file."))
         if upload.size > ATTACHMENT_MAX:
