@@ -49,6 +49,7 @@ from django.utils import timezone
 from . import dataset
 from .runtime import (
     append_section,
+    dataset_figures,
     generation_step,
     log,
     machine,
@@ -270,16 +271,7 @@ def describe(found: dict) -> str:
 
 
 def figures(found: dict) -> dict:
-    return {
-        "size": found["size"],
-        "patients": found["patients"],
-        "visits_per_patient": found["visits_per_patient"],
-        "doctors": found["doctors"],
-        "rows": found["generation"]["rows"],
-        "generated_at": found["anchor"].isoformat(),
-        "generation_s": found["generation"]["total_s"],
-        "reused": found.get("reused", False),
-    }
+    return dataset_figures(found, "patients", "visits_per_patient", "doctors")
 
 
 # --- generation ---------------------------------------------------------------------------------------------------

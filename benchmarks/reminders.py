@@ -67,9 +67,11 @@ from django.db import connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from .people import CITIES, FIRST_NAMES, person_name
 from .runtime import (
     ROOT,
     append_section,
+    dataset_figures,
     generation_step,
     log,
     machine,
@@ -132,21 +134,6 @@ MEDICINES = [
 ]
 INSTRUCTIONS = ["", "", "Take with a full glass of water.", "Keep taking it until the next visit."]
 ZONES = [("Asia/Amman", 90), ("Asia/Riyadh", 5), ("Asia/Dubai", 5)]
-FIRST_NAMES = [
-    "Ahmad",
-    "Mohammad",
-    "Omar",
-    "Ali",
-    "Yousef",
-    "Lina",
-    "Rania",
-    "Huda",
-    "Sara",
-    "Maryam",
-    "Noor",
-]
-FAMILY_NAMES = ["Haddad", "Khoury", "Nasser", "Saleh", "Odeh", "Masri", "Qasem", "Hamdan", "Zoubi", "Tamimi"]
-CITIES = [("Amman", "عمّان"), ("Irbid", "إربد"), ("Zarqa", "الزرقاء"), ("Aqaba", "العقبة"), ("Salt", "السلط")]
 
 MARKER = """
 CREATE TABLE IF NOT EXISTS bench_reminders_dataset (
@@ -219,23 +206,10 @@ def describe(found: dict) -> str:
 
 
 def figures(found: dict) -> dict:
-    return {
-        "size": found["size"],
-        "patients": found["patients"],
-        "lines_per_patient": found["lines_per_patient"],
-        "clinics": found["clinics"],
-        "rows": found["generation"]["rows"],
-        "generated_at": found["anchor"].isoformat(),
-        "generation_s": found["generation"]["total_s"],
-        "reused": found.get("reused", False),
-    }
+    return dataset_figures(found, "patients", "lines_per_patient", "clinics")
 
 
 # --- generation ---------------------------------------------------------------------------------------------------
-
-
-def _name(rng: random.Random) -> str:
-    return f"{rng.choice(FIRST_NAMES)} {rng.choice(FAMILY_NAMES)}"
 
 
 def generate(size: Size) -> dict:
@@ -286,7 +260,7 @@ def generate(size: Size) -> dict:
             doctors = User.objects.bulk_create(
                 User(
                     email=f"doctor{i:03d}@{EMAIL_DOMAIN}",
-                    full_name=f"Dr. {_name(rng)}",
+                    full_name=f"Dr. {person_name(rng)}",
                     password="!",
                     email_verified_at=anchor,
                 )
@@ -309,7 +283,7 @@ def generate(size: Size) -> dict:
                 (
                     User(
                         email=f"patient{i:06d}@{EMAIL_DOMAIN}",
-                        full_name=_name(rng),
+                        full_name=person_name(rng),
                         password="!",
                         email_verified_at=anchor,
                         language="ar" if rng.random() < 0.7 else "en",

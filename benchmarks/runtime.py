@@ -184,3 +184,16 @@ def record_generation(name: str, found: dict, description: str) -> None:
             *(f"| {step} | {seconds} |" for step, seconds in found["generation"]["steps_s"]),
         ],
     )
+
+
+def dataset_figures(found: dict, *fields: str) -> dict:
+    """A data set's figures for a benchmark's JSON line: its size, the ``fields`` it is described by, its rows and
+    how it was generated (or that it was re-used)."""
+    return {
+        "size": found["size"],
+        **{name: found[name] for name in fields},
+        "rows": found["generation"]["rows"],
+        "generated_at": found["anchor"].isoformat(),
+        "generation_s": found["generation"]["total_s"],
+        "reused": found.get("reused", False),
+    }

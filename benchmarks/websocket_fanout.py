@@ -54,8 +54,10 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from . import server
+from .people import CITIES, person_name
 from .runtime import (
     append_section,
+    dataset_figures,
     generation_step,
     log,
     machine,
@@ -105,21 +107,6 @@ BODIES = [
     "نعم، تم نقل موعدك إلى يوم الأحد الساعة العاشرة.",
     "My son still has a fever of 38.5 since yesterday evening.",
 ]
-FIRST_NAMES = [
-    "Ahmad",
-    "Mohammad",
-    "Omar",
-    "Ali",
-    "Yousef",
-    "Lina",
-    "Rania",
-    "Huda",
-    "Sara",
-    "Maryam",
-    "Noor",
-]
-FAMILY_NAMES = ["Haddad", "Khoury", "Nasser", "Saleh", "Odeh", "Masri", "Qasem", "Hamdan", "Zoubi", "Tamimi"]
-CITIES = [("Amman", "عمّان"), ("Irbid", "إربد"), ("Zarqa", "الزرقاء"), ("Aqaba", "العقبة"), ("Salt", "السلط")]
 
 
 @dataclass(frozen=True)
@@ -220,22 +207,10 @@ def describe(found: dict) -> str:
 
 
 def figures(found: dict) -> dict:
-    return {
-        "size": found["size"],
-        "conversations": found["conversations"],
-        "clinics": found["clinics"],
-        "rows": found["generation"]["rows"],
-        "generated_at": found["anchor"].isoformat(),
-        "generation_s": found["generation"]["total_s"],
-        "reused": found.get("reused", False),
-    }
+    return dataset_figures(found, "conversations", "clinics")
 
 
 # --- generation ---------------------------------------------------------------------------------------------
-
-
-def _name(rng: random.Random) -> str:
-    return f"{rng.choice(FIRST_NAMES)} {rng.choice(FAMILY_NAMES)}"
 
 
 def generate(size: Size) -> dict:
@@ -275,7 +250,7 @@ def generate(size: Size) -> dict:
             team = User.objects.bulk_create(
                 User(
                     email=f"team{c:03d}-{r:02d}@{EMAIL_DOMAIN}",
-                    full_name=("Dr. " if role == "doctor" else "") + _name(rng),
+                    full_name=("Dr. " if role == "doctor" else "") + person_name(rng),
                     password="!",
                     email_verified_at=anchor,
                     language=rng.choice(["ar", "en"]),
@@ -296,7 +271,7 @@ def generate(size: Size) -> dict:
                 (
                     User(
                         email=f"patient{i:05d}@{EMAIL_DOMAIN}",
-                        full_name=_name(rng),
+                        full_name=person_name(rng),
                         password="!",
                         email_verified_at=anchor,
                         language="ar" if rng.random() < 0.7 else "en",
