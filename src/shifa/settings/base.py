@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "shifa.adherence",
     "shifa.careplans",
     "shifa.telehealth",
+    "shifa.billing",
     "shifa.notifications",
     "shifa.documents",
     "shifa.catalog",
