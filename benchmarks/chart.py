@@ -50,13 +50,14 @@ from . import dataset
 from .runtime import (
     append_section,
     dataset_figures,
+    ensure_dataset,
     generation_step,
     log,
     machine,
     machine_line,
     measured,
     percentile,
-    record_generation,
+    read_marker,
     rounded,
     samples_ms,
     table,
@@ -217,43 +218,26 @@ VACCINES = ["influenza", "covid19", "tdap", "hepb", "pcv13"]
 
 
 def marker() -> dict | None:
-    with connection.cursor() as cursor:
-        cursor.execute(MARKER)
-        cursor.execute(f"SELECT {', '.join(MARKER_COLUMNS)} FROM bench_chart_dataset WHERE id = 1")
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    found = dict(zip(MARKER_COLUMNS, row, strict=True))
-    for key in ("generation", "patient_ids"):
-        if isinstance(found[key], str):
-            found[key] = json.loads(found[key])
-    return found
+    return read_marker(MARKER, "bench_chart_dataset", MARKER_COLUMNS, ("generation", "patient_ids"))
 
 
 def ensure(size: Size) -> dict:
     """The chart data set of ``size`` in the benchmark database: re-used when it is there, generated otherwise."""
-    found = marker()
-    if found is None:
-        from shifa.tenancy.models import Clinic
+    from shifa.tenancy.models import Clinic
 
-        if Clinic.objects.filter(slug__startswith=dataset.SLUG_PREFIX).exists():
-            raise SystemExit(
-                "this database holds benchmark clinics without a record of a chart data set: "
-                "choose a fresh database with SHIFA_DB_NAME"
-            )
-        log(f"generating the {size.name} chart data set: {size.describe()}")
-        generate(size)
-        found = marker() | {"reused": False}
-        record_generation("chart", found, describe(found))
-        return found
-    held = (found["patients"], found["visits_per_patient"], found["doctors"])
-    if held != (size.patients, size.visits, size.doctors):
-        raise SystemExit(
-            f"this database holds the {found['size']} chart data set ({held[0]} patients with {held[1]} visits); "
-            f"run the {size.name} benchmark with another SHIFA_DB_NAME"
-        )
-    log(f"re-using the {found['size']} chart data set generated at {found['anchor']:%Y-%m-%d %H:%M} UTC")
-    return found | {"reused": True}
+    return ensure_dataset(
+        "chart",
+        "chart",
+        size,
+        marker=marker,
+        generate=generate,
+        describe=describe,
+        held=lambda f: (f["patients"], f["visits_per_patient"], f["doctors"]),
+        wanted=(size.patients, size.visits, size.doctors),
+        held_text=lambda f: f"{f['patients']} patients with {f['visits_per_patient']} visits",
+        occupied=lambda: Clinic.objects.filter(slug__startswith=dataset.SLUG_PREFIX).exists(),
+        occupant="benchmark clinics",
+    )
 
 
 def describe(found: dict) -> str:

@@ -72,13 +72,14 @@ from .runtime import (
     ROOT,
     append_section,
     dataset_figures,
+    ensure_dataset,
     generation_step,
     log,
     machine,
     machine_line,
     measured,
     percentile,
-    record_generation,
+    read_marker,
     rounded,
     table,
     verdict,
@@ -154,43 +155,25 @@ MARKER_COLUMNS = ("size", "patients", "lines_per_patient", "clinics", "clinic_id
 
 
 def marker() -> dict | None:
-    with connection.cursor() as cursor:
-        cursor.execute(MARKER)
-        cursor.execute(f"SELECT {', '.join(MARKER_COLUMNS)} FROM bench_reminders_dataset WHERE id = 1")
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    found = dict(zip(MARKER_COLUMNS, row, strict=True))
-    for key in ("generation", "clinic_ids"):
-        if isinstance(found[key], str):
-            found[key] = json.loads(found[key])
-    return found
+    return read_marker(MARKER, "bench_reminders_dataset", MARKER_COLUMNS, ("generation", "clinic_ids"))
 
 
 def ensure(size: Size) -> dict:
     """The population of ``size`` in the benchmark database: re-used when it is there, generated otherwise."""
-    found = marker()
-    if found is None:
-        from shifa.tenancy.models import Clinic
+    from shifa.tenancy.models import Clinic
 
-        if Clinic.objects.exists():
-            raise SystemExit(
-                "this database holds clinics without a record of a reminders data set: "
-                "choose a fresh database with SHIFA_DB_NAME"
-            )
-        log(f"generating the {size.name} reminders data set: {size.describe()}")
-        generate(size)
-        found = marker() | {"reused": False}
-        record_generation("reminders", found, describe(found))
-        return found
-    held = (found["patients"], found["lines_per_patient"], found["clinics"])
-    if held != (size.patients, size.lines, size.clinics):
-        raise SystemExit(
-            f"this database holds the {found['size']} reminders data set ({held[0]} patients with {held[1]} "
-            f"lines); run the {size.name} benchmark with another SHIFA_DB_NAME"
-        )
-    log(f"re-using the {found['size']} reminders data set generated at {found['anchor']:%Y-%m-%d %H:%M} UTC")
-    return found | {"reused": True}
+    return ensure_dataset(
+        "reminders",
+        "reminders",
+        size,
+        marker=marker,
+        generate=generate,
+        describe=describe,
+        held=lambda f: (f["patients"], f["lines_per_patient"], f["clinics"]),
+        wanted=(size.patients, size.lines, size.clinics),
+        held_text=lambda f: f"{f['patients']} patients with {f['lines_per_patient']} lines",
+        occupied=lambda: Clinic.objects.exists(),
+    )
 
 
 def describe(found: dict) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import platform
 import statistics
@@ -197,3 +198,57 @@ def dataset_figures(found: dict, *fields: str) -> dict:
         "generation_s": found["generation"]["total_s"],
         "reused": found.get("reused", False),
     }
+
+
+def read_marker(ddl: str, table: str, columns: tuple[str, ...], json_keys: tuple[str, ...]) -> dict | None:
+    """The one row recording which data set a benchmark database holds (None before one was generated)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(ddl)
+        cursor.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE id = 1")
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    found = dict(zip(columns, row, strict=True))
+    for key in json_keys:
+        if isinstance(found[key], str):
+            found[key] = json.loads(found[key])
+    return found
+
+
+def ensure_dataset(
+    name: str,
+    kind: str,
+    size,
+    *,
+    marker: Callable[[], dict | None],
+    generate: Callable[[object], object],
+    describe: Callable[[dict], str],
+    held: Callable[[dict], tuple],
+    wanted: tuple,
+    held_text: Callable[[dict], str],
+    occupied: Callable[[], bool],
+    occupant: str = "clinics",
+) -> dict:
+    """The data set of ``size``: re-used when the database records it, generated (and its generation recorded in
+    RESULTS.md as benchmark ``name``) when the database is fresh; refused when it holds something else."""
+    found = marker()
+    if found is None:
+        if occupied():
+            raise SystemExit(
+                f"this database holds {occupant} without a record of a {kind} data set: "
+                "choose a fresh database with SHIFA_DB_NAME"
+            )
+        log(f"generating the {size.name} {kind} data set: {size.describe()}")
+        generate(size)
+        found = marker() | {"reused": False}
+        record_generation(name, found, describe(found))
+        return found
+    if held(found) != wanted:
+        raise SystemExit(
+            f"this database holds the {found['size']} {kind} data set ({held_text(found)}); "
+            f"run the {size.name} benchmark with another SHIFA_DB_NAME"
+        )
+    log(f"re-using the {found['size']} {kind} data set generated at {found['anchor']:%Y-%m-%d %H:%M} UTC")
+    return found | {"reused": True}

@@ -58,13 +58,14 @@ from .people import CITIES, person_name
 from .runtime import (
     append_section,
     dataset_figures,
+    ensure_dataset,
     generation_step,
     log,
     machine,
     machine_line,
     measured,
     percentile,
-    record_generation,
+    read_marker,
     rounded,
     table,
     verdict,
@@ -156,42 +157,25 @@ MARKER_COLUMNS = ("size", "conversations", "clinics", "anchor", "generation")
 
 
 def marker() -> dict | None:
-    with connection.cursor() as cursor:
-        cursor.execute(MARKER)
-        cursor.execute(f"SELECT {', '.join(MARKER_COLUMNS)} FROM bench_fanout_dataset WHERE id = 1")
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    found = dict(zip(MARKER_COLUMNS, row, strict=True))
-    if isinstance(found["generation"], str):
-        found["generation"] = json.loads(found["generation"])
-    return found
+    return read_marker(MARKER, "bench_fanout_dataset", MARKER_COLUMNS, ("generation",))
 
 
 def ensure(size: Size) -> dict:
     """The people and conversations of ``size``: re-used when they are there, generated otherwise."""
-    found = marker()
-    if found is None:
-        from shifa.tenancy.models import Clinic
+    from shifa.tenancy.models import Clinic
 
-        if Clinic.objects.exists():
-            raise SystemExit(
-                "this database holds clinics without a record of a fanout data set: "
-                "choose a fresh database with SHIFA_DB_NAME"
-            )
-        log(f"generating the {size.name} fanout data set: {size.describe()}")
-        generate(size)
-        found = marker() | {"reused": False}
-        record_generation("websocket_fanout", found, describe(found))
-        return found
-    if (found["conversations"], found["clinics"]) != (size.conversations, size.clinics):
-        raise SystemExit(
-            f"this database holds the {found['size']} fanout data set ({found['conversations']} "
-            "conversations); "
-            f"run the {size.name} benchmark with another SHIFA_DB_NAME"
-        )
-    log(f"re-using the {found['size']} fanout data set generated at {found['anchor']:%Y-%m-%d %H:%M} UTC")
-    return found | {"reused": True}
+    return ensure_dataset(
+        "websocket_fanout",
+        "fanout",
+        size,
+        marker=marker,
+        generate=generate,
+        describe=describe,
+        held=lambda f: (f["conversations"], f["clinics"]),
+        wanted=(size.conversations, size.clinics),
+        held_text=lambda f: f"{f['conversations']} conversations",
+        occupied=lambda: Clinic.objects.exists(),
+    )
 
 
 def describe(found: dict) -> str:
