@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import PASSWORD, enrol_authenticator
 
@@ -34,8 +35,9 @@ def test_clinic_staff_sign_in_pick_the_clinic_and_see_the_staff(cast, page_for, 
     page.click("text=عيادة أ")
     page.wait_for_url(f"**/clinic/{cast.clinic_a.external_id}")
     page.click("text=الطاقم")
+    page.wait_for_url(f"**/clinic/{cast.clinic_a.external_id}/staff")
     rows = page.locator("tbody tr")
-    assert rows.count() == len(cast.staff_a)
+    expect(rows).to_have_count(len(cast.staff_a))
     assert page.locator(f"text={cast.doctor_b.email}").count() == 0
     # In right-to-left the sidebar sits on the right of the main area.
     sidebar = page.locator("nav.sidebar").bounding_box()
