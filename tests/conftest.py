@@ -56,6 +56,18 @@ def _fresh_field_keys():
 
 
 @pytest.fixture(autouse=True)
+def _paytabs_in_process(monkeypatch):
+    """No test calls PayTabs over the network: the client and the simulator's callbacks go to this process's
+    Django (the local simulator and our own callback route) through the test client."""
+    from shifa.billing import paytabs
+    from shifa.simulators.paytabs import actions as simulator
+    from tests.support.inprocess import DjangoTransport
+
+    monkeypatch.setattr(paytabs, "transport", DjangoTransport())
+    monkeypatch.setattr(simulator, "transport", DjangoTransport())
+
+
+@pytest.fixture(autouse=True)
 def _empty_job_queue_after_transactional_tests(request):
     """Procrastinate's tables are not Django-managed, so a ``transaction=True`` test's flush leaves the jobs it
     queued; empty them so that the next test on this worker starts with no jobs."""

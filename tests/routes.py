@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
 from shifa.access.registry import RouteSpec, all_routes
 
@@ -309,8 +310,11 @@ def _appointment(t: Target, spec: RouteSpec) -> str:
     taken = Appointment.unscoped.filter(doctor=doctor).count()  # one URL per call: keep them apart
     starts = dt.datetime.fromisoformat(_at(2)) + dt.timedelta(hours=taken)
     status, hold = "booked", None
+    price = None
     if spec.path.endswith("/confirm"):
         status, hold = "held", now + dt.timedelta(minutes=10)
+    elif spec.path.endswith("/checkout"):  # a priced hold, to pay
+        status, hold, price = "held", now + dt.timedelta(minutes=10), Decimal("20.000")
     elif spec.path.endswith("/no-show"):
         starts = now - dt.timedelta(minutes=5 + 60 * taken)
     elif spec.path.endswith("/complete"):
@@ -327,6 +331,7 @@ def _appointment(t: Target, spec: RouteSpec) -> str:
         status=status,
         hold_expires_at=hold,
         channel="app",
+        price=price,
     )
     return str(appointment.external_id)
 
@@ -1143,6 +1148,47 @@ NEEDS_ROUTE |= routes_care.NEEDS_ROUTE
 from tests import routes_call_pages, routes_telehealth, routes_telehealth_pages  # noqa: E402
 
 for _module in (routes_telehealth, routes_call_pages, routes_telehealth_pages):
+    BODIES.update(_module.BODIES)
+    QUERIES.update(_module.QUERIES)
+    PROVIDERS.update(_module.PROVIDERS)
+    NEEDS_ROUTE |= _module.NEEDS_ROUTE
+
+# … and those of the local simulators of outside services (PayTabs).
+from tests import routes_simulators  # noqa: E402
+
+BODIES.update(routes_simulators.BODIES)
+QUERIES.update(routes_simulators.QUERIES)
+PROVIDERS.update(routes_simulators.PROVIDERS)
+NEEDS_ROUTE |= routes_simulators.NEEDS_ROUTE
+
+# … and those of billing: the desk's invoices and receipts, the patient's invoices, the platform's revenue.
+from tests import routes_billing  # noqa: E402
+
+BODIES.update(routes_billing.BODIES)
+QUERIES.update(routes_billing.QUERIES)
+PROVIDERS.update(routes_billing.PROVIDERS)
+NEEDS_ROUTE |= routes_billing.NEEDS_ROUTE
+
+# … and those of online payments (PayTabs): checkout, a payment's status, refunds to the card.
+from tests import routes_payments  # noqa: E402
+
+BODIES.update(routes_payments.BODIES)
+QUERIES.update(routes_payments.QUERIES)
+PROVIDERS.update(routes_payments.PROVIDERS)
+NEEDS_ROUTE |= routes_payments.NEEDS_ROUTE
+
+# … and those of patients' subscriptions (the API, the patient and platform pages, the Google Play simulator).
+from tests import routes_subscriptions  # noqa: E402
+
+BODIES.update(routes_subscriptions.BODIES)
+QUERIES.update(routes_subscriptions.QUERIES)
+PROVIDERS.update(routes_subscriptions.PROVIDERS)
+NEEDS_ROUTE |= routes_subscriptions.NEEDS_ROUTE
+
+# … and those of insurance (insurer's shares, pre-approvals, claims) and Family Doctor.
+from tests import routes_family, routes_insurance  # noqa: E402
+
+for _module in (routes_insurance, routes_family):
     BODIES.update(_module.BODIES)
     QUERIES.update(_module.QUERIES)
     PROVIDERS.update(_module.PROVIDERS)

@@ -87,17 +87,22 @@ def _mount_routers() -> None:
     from shifa.accounts.api import router as accounts_router
     from shifa.adherence.api import router as adherence_router
     from shifa.audit.api import router as audit_router
+    from shifa.billing.api import router as billing_router
+    from shifa.billing.payments_api import router as payments_router
     from shifa.careplans.api import router as careplans_router
     from shifa.catalog.api import router as catalog_router
     from shifa.directory.api import router as directory_router
     from shifa.directory.ratings_api import router as ratings_router
     from shifa.directory.search_api import router as search_router
     from shifa.documents.api import router as documents_router
+    from shifa.family.api import router as family_router
+    from shifa.insurance.api import router as insurance_router
     from shifa.notifications.api import router as notifications_router
     from shifa.records.api import router as records_router
     from shifa.records.patient_api import router as my_record_router
     from shifa.scheduling.api import router as scheduling_router
     from shifa.scheduling.appointments_api import router as appointments_router
+    from shifa.subscriptions.api import router as subscriptions_router
     from shifa.telehealth.api import router as telehealth_router
     from shifa.tenancy.api import router as tenancy_router
 
@@ -118,6 +123,11 @@ def _mount_routers() -> None:
     api.add_router("", adherence_router)
     api.add_router("", careplans_router)
     api.add_router("", telehealth_router)
+    api.add_router("", subscriptions_router)
+    api.add_router("", insurance_router)
+    api.add_router("", family_router)
+    api.add_router("", payments_router)
+    api.add_router("", billing_router)
 
 
 _mount_routers()

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import include, path
 
 from shifa.access.declare import public_page
@@ -15,6 +16,8 @@ urlpatterns = [
     path(API_PREFIX.lstrip("/"), include((api_patterns, api_app_name), namespace=api_namespace)),
     path("", include("shifa.web.urls")),
 ]
+if settings.SHIFA_SIMULATORS:
+    urlpatterns.insert(0, path("simulators/", include("shifa.simulators.urls")))
 
 handler400 = "shifa.web.errors.bad_request"
 handler403 = "shifa.web.errors.forbidden"

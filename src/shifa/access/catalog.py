@@ -138,7 +138,32 @@ PERMISSIONS = [
         "messaging.use_own", "user", _("Write to the care teams of one's (and one's dependants') clinics")
     ),
     PermissionSpec("messaging.care_team", "clinic", _("Read and answer patients' messages to the clinic")),
+    PermissionSpec("billing.pay_own", "user", _("Pay one's (and one's dependants') invoices online")),
+    PermissionSpec("billing.refund_online", "clinic", _("Give back online payments to the patient's card")),
+    PermissionSpec("billing.view", "clinic", _("See the clinic's invoices, payments and receipts")),
+    PermissionSpec("billing.desk", "clinic", _("Open invoices and take cash and card payments at the desk")),
+    PermissionSpec("billing.adjust", "clinic", _("Give discounts on invoices and refunds at the desk")),
+    PermissionSpec("billing.view_own", "user", _("See one's (and one's dependants') invoices and receipts")),
+    PermissionSpec("billing.revenue", "platform", _("See the clinics' revenue by month")),
+    PermissionSpec(
+        "billing.claims",
+        "clinic",
+        _("Apply patients' insurance to invoices, record insurers' pre-approvals, prepare and track claims"),
+    ),
+    PermissionSpec(
+        "family.use_own",
+        "user",
+        _("Choose a family doctor (with a subscription that includes one) and end it"),
+    ),
+    PermissionSpec(
+        "family.care", "clinic", _("Accept or decline patients' requests to be their family doctor; see them")
+    ),
     PermissionSpec("catalog.view", "user", _("Look up reference data (diagnosis codes and the like)")),
+    PermissionSpec(
+        "subscriptions.manage_own",
+        "user",
+        _("See one's subscription, subscribe to a plan and switch its renewal off or on"),
+    ),
     PermissionSpec("documents.view", "clinic", _("See and download the clinic's documents")),
     PermissionSpec("documents.create", "clinic", _("Prepare documents (letters) for the clinic")),
     PermissionSpec("access.view_roles", "clinic", _("See the clinic's roles and their permissions")),
@@ -158,6 +183,11 @@ PERMISSIONS = [
         "platform.manage_reference",
         "platform",
         _("Edit reference data: diagnosis codes, medications, vaccines, vital signs, tests, insurers"),
+    ),
+    PermissionSpec(
+        "platform.manage_subscription_plans",
+        "platform",
+        _("Define patients' subscription plans and see how many subscribe"),
     ),
 ]
 
@@ -203,9 +233,16 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "platform.moderate_ratings": True,
         "platform.manage_clinics": True,
         "platform.manage_reference": True,
+        "platform.manage_subscription_plans": True,
+        "billing.revenue": True,
     },
     GENERAL_ADMIN: {
         **_EVERY_STAFF,
+        "billing.claims": True,
+        "billing.refund_online": True,
+        "billing.view": True,
+        "billing.desk": True,
+        "billing.adjust": True,
         "tenancy.view_members": True,
         "tenancy.manage_invitations": True,
         "tenancy.manage_members": True,
@@ -217,6 +254,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
     },
     CLINIC_ADMIN: {
         **_EVERY_STAFF,
+        "billing.claims": True,
+        "billing.refund_online": True,
+        "billing.view": True,
+        "billing.desk": True,
+        "billing.adjust": True,
         "tenancy.view_members": True,
         "tenancy.manage_invitations": True,
         "tenancy.manage_members": True,
@@ -228,6 +270,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
     },
     SECRETARY: {
         **_EVERY_STAFF,
+        "billing.claims": True,
+        "billing.refund_online": False,
+        "billing.view": True,
+        "billing.desk": True,
+        "billing.adjust": False,
         "tenancy.view_members": True,
         "access.view_roles": False,
         "scheduling.manage_appointments": True,
@@ -257,6 +304,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
     },
     DOCTOR: {
         **_EVERY_STAFF,
+        "family.care": True,
+        "billing.view": False,
         "tenancy.view_members": True,
         "access.view_roles": False,
         "records.view_chart": True,
@@ -272,6 +321,7 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
     },
     PATIENT: {
         **_EVERY_SIGNED_IN,
+        "family.use_own": True,
         "patient.use_app": True,
         "appointments.book": True,
         "records.view_own": True,
@@ -281,6 +331,9 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "careplans.follow_own": True,
         "telehealth.use_own": True,
         "messaging.use_own": True,
+        "subscriptions.manage_own": True,
+        "billing.pay_own": True,
+        "billing.view_own": True,
     },
 }
 

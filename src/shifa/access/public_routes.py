@@ -38,6 +38,8 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/app/doctors/{listed_clinic_id}/{doctor_id}"),
         ("POST", "/clinics/apply"),
         ("GET", "/api/v1/openapi.json"),
+        ("POST", "/api/v1/payments/paytabs/callback"),
+        ("POST", "/app/payments/return"),
         ("GET", "/api/v1/docs"),
         ("GET", "/api/v1/slots"),
         ("GET", "/api/v1/search/doctors"),
@@ -63,5 +65,30 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/api/v1/auth/password-reset/code"),
         ("POST", "/api/v1/invitations/accept"),
         ("POST", "/api/v1/clinic-applications"),
+        # The local PayTabs simulator (only when SHIFA_SIMULATORS): PayTabs' API, called server to server with the
+        # server key; the hosted page, whose unguessable tran_ref is the payer's credential; the simulator's control.
+        ("POST", "/simulators/paytabs/payment/request"),
+        ("POST", "/simulators/paytabs/payment/query"),
+        ("GET", "/simulators/paytabs/payment/page/{tran_ref}"),
+        ("POST", "/simulators/paytabs/payment/page/{tran_ref}"),
+        ("POST", "/simulators/paytabs/control/transactions/{tran_ref}/settle"),
+        # Patients' subscriptions: the stores' notifications (authenticated by Apple's signature chain, and by the
+        # Pub/Sub push token or Google's OIDC token), and the browser's return from PayTabs (cross-site POST without
+        # cookies: it only asks PayTabs server to server and redirects).
+        ("POST", "/api/v1/subscriptions/app-store/notifications"),
+        ("POST", "/api/v1/subscriptions/google-play/notifications"),
+        ("POST", "/app/subscription/return"),
+        # The local Google Play simulator (only when SHIFA_SIMULATORS): its OAuth token endpoint, the Developer API
+        # (an access token authenticates it), and the simulator's control.
+        ("POST", "/simulators/google-play/token"),
+        (
+            "GET",
+            "/simulators/google-play/androidpublisher/v3/applications/{package_name}/purchases/subscriptionsv2/tokens/{purchase_token}",
+        ),
+        (
+            "POST",
+            "/simulators/google-play/androidpublisher/v3/applications/{package_name}/purchases/subscriptions/{play_product_id}/tokens/{purchase_token}:acknowledge",
+        ),
+        ("POST", "/simulators/google-play/control/purchases"),
     }
 )

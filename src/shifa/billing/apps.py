@@ -6,3 +6,8 @@ class BillingConfig(AppConfig):
     name = "shifa.billing"
     label = "billing"
     verbose_name = _("Billing")
+
+    def ready(self) -> None:
+        from . import actions, carts
+
+        carts.register("inv", actions.invoice_payment_result)

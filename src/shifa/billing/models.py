@@ -66,6 +66,7 @@ class Method(models.TextChoices):
     CASH = "cash", _("Cash")
     CARD = "card", _("Card at the desk")
     ONLINE = "online", _("Online")
+    PLAN = "plan", _("Included in the patient's plan")
 
 
 class LedgerEntry(TenantModel):
@@ -101,3 +102,93 @@ class LedgerEntry(TenantModel):
         ]
         indexes = [models.Index(fields=["invoice", "id"], name="billing_entry_invoice")]
         triggers = [KEPT]
+
+
+class PaymentKind(models.TextChoices):
+    PAYMENT = "payment", _("Payment")
+    REFUND = "refund", _("Refund")
+
+
+class PaymentStatus(models.TextChoices):
+    STARTED = "started", _("Started")
+    PAGE = "page", _("Payment page open")
+    PENDING = "pending", _("Pending")
+    AUTHORISED = "authorised", _("Paid")
+    DECLINED = "declined", _("Declined")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
+    FAILED = "failed", _("Failed")
+
+
+#: Where nothing more will happen to an online payment (a sale once authorised stays authorised).
+PAYMENT_FINAL = (
+    PaymentStatus.AUTHORISED,
+    PaymentStatus.DECLINED,
+    PaymentStatus.CANCELLED,
+    PaymentStatus.EXPIRED,
+    PaymentStatus.FAILED,
+)
+
+
+class OnlinePayment(TenantModel):
+    """A payment (or refund) of an invoice through PayTabs: its cart, its transaction and what PayTabs last said.
+
+    Money counts only once the ledger has its entry: an authorised sale posts a payment whose reference is the
+    transaction, so that however often and in whatever order PayTabs reports it, it is credited once.
+    """
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="online_payments")
+    kind = models.CharField(_("kind"), max_length=8, choices=PaymentKind.choices, default=PaymentKind.PAYMENT)
+    #: Our cart id: ``inv-<invoice>-<n>`` (a refund's ends ``-r<n>``); PayTabs refuses a cart id twice.
+    cart_id = models.CharField(_("cart"), max_length=64, unique=True)
+    tran_ref = models.CharField(_("transaction"), max_length=64, blank=True)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=3)
+    status = models.CharField(
+        _("status"), max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.STARTED
+    )
+    response_code = models.CharField(_("gateway code"), max_length=16, blank=True)
+    response_message = models.CharField(_("gateway message"), max_length=200, blank=True)
+    redirect_url = models.URLField(_("payment page"), max_length=500, blank=True)
+    page_expires_at = models.DateTimeField(_("page expires"), null=True, blank=True)
+    refund_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="refunds",
+        verbose_name=_("refund of"),
+    )
+    entry = models.OneToOneField(
+        LedgerEntry,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("entry"),
+    )
+    #: A sale that came after its appointment's time was lost is given back in full.
+    refund_due = models.BooleanField(_("to be refunded"), default=False)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+
+    class Meta(TenantModel.Meta):
+        verbose_name = _("online payment")
+        verbose_name_plural = _("online payments")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="billing_online_positive"),
+            models.UniqueConstraint(
+                fields=["tran_ref"], condition=~Q(tran_ref=""), name="billing_online_tran_ref_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="payment", refund_of__isnull=True)
+                | Q(kind="refund", refund_of__isnull=False),
+                name="billing_refund_names_its_payment",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "page_expires_at"], name="billing_online_open")]

@@ -101,6 +101,8 @@ def load_demo() -> dict[str, int]:
         _demo_record(clinics["amman"])
         _demo_care(clinics["amman"])
         _demo_telehealth(clinics["amman"])
+        _demo_booking(clinics["amman"])
+        _demo_plans()
     return {
         "users": User.objects.filter(email__endswith="@demo.shifa.jo").count(),
         "clinics": Clinic.objects.filter(slug__in=clinics).count(),
@@ -257,3 +259,73 @@ def _demo_telehealth(clinic: Clinic) -> None:
         client_id="demo-2",
     )
     telehealth.duty_set(actor=staff, on_duty=True)
+
+
+def _demo_booking(clinic: Clinic) -> None:
+    """The Amman clinic takes bookings: open 08:00-20:00 every day, Dr. Sami Odeh (a family physician) offers
+    30-minute office and 20-minute video visits, a consultation costs 20.000 (office) or 15.000 JOD (video), and the
+    clinic accepts JIC with a 20% co-pay. Patients book and pay online (the PayTabs simulator's page)."""
+    from decimal import Decimal
+
+    from shifa.catalog.actions import reference_list_load
+    from shifa.catalog.models import InsuranceCompany, Specialty
+    from shifa.directory.actions import listings_refresh
+    from shifa.directory.models import ClinicProfile, DoctorProfile, InsurancePartner, Price, Service
+    from shifa.scheduling.models import DoctorInterval, OpeningInterval
+
+    doctor = User.objects.filter(email=STAFF[-1][0]).first()
+    if doctor is None or DoctorProfile.unscoped.filter(clinic=clinic, doctor=doctor).exists():
+        return
+    for day in range(7):
+        OpeningInterval.unscoped.create(clinic=clinic, weekday=day, opens=dt.time(8), closes=dt.time(20))
+        DoctorInterval.unscoped.create(
+            clinic=clinic, doctor=doctor, weekday=day, starts=dt.time(8), ends=dt.time(20)
+        )
+    profile = DoctorProfile.unscoped.create(
+        clinic=clinic, doctor=doctor, gender="male", minutes={"office": 30, "video": 20}
+    )
+    if not Specialty.objects.exists():
+        reference_list_load("specialties")
+    family = Specialty.objects.filter(code="family-medicine").first() or Specialty.objects.first()
+    if family is not None:
+        profile.specialties.set([family])
+    service = Service.unscoped.create(clinic=clinic, name_ar="كشف", name_en="Consultation")
+    for visit_type, amount in (("office", "20.000"), ("video", "15.000")):
+        Price.unscoped.create(clinic=clinic, service=service, visit_type=visit_type, amount=Decimal(amount))
+    if not InsuranceCompany.objects.exists():
+        reference_list_load("insurers")
+    jic = InsuranceCompany.objects.filter(code="jic").first()
+    if jic is not None:
+        InsurancePartner.unscoped.create(clinic=clinic, insurer=jic, copay_percent=Decimal("20"))
+    if not ClinicProfile.unscoped.filter(clinic=clinic).exists():
+        ClinicProfile.unscoped.create(
+            clinic=clinic,
+            address_ar="شارع الملكة رانيا، عمّان",
+            address_en="Queen Rania Street, Amman",
+            latitude=Decimal("31.975000"),
+            longitude=Decimal("35.870000"),
+            languages=["ar", "en"],
+        )
+    listings_refresh(clinic_pk=clinic.pk)
+
+
+def _demo_plans() -> None:
+    """The patients' subscription plan on sale: Shifa Plus (Family Doctor, Treat Me Now priority, two video visits
+    a month)."""
+    from decimal import Decimal
+
+    from shifa.subscriptions.models import Plan as SubscriptionPlan
+
+    if SubscriptionPlan.objects.exists():
+        return
+    SubscriptionPlan.objects.create(
+        name_en="Shifa Plus",
+        name_ar="شفاء بلس",
+        price=Decimal("9.900"),
+        period="monthly",
+        family_doctor=True,
+        priority_urgent_care=True,
+        included_video_visits=2,
+        app_store_product_id="jo.shifa.plus.monthly",
+        google_play_product_id="shifa_plus",
+    )

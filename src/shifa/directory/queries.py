@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db.models import Prefetch
 from django.utils.translation import gettext as _
@@ -270,8 +270,8 @@ def doctor_search(search: Search, *, cursor: str | None = None, limit: int = 20)
 
 def estimate(*, clinic, doctor, visit_type: str, service=None, insurer_code: str | None = None) -> dict:
     """What a visit costs and, with the patient's insurer, how much of it the patient pays: the clinic's co-pay
-    for that insurer when it accepts it and covers the service, else the whole price."""
-    from .models import InsurancePartner
+    for that insurer when it accepts it and covers the service, else the whole price (the rule of ``coverage``)."""
+    from . import coverage
 
     if service is None:
         options = [
@@ -295,28 +295,20 @@ def estimate(*, clinic, doctor, visit_type: str, service=None, insurer_code: str
     }
     if not insurer_code or amount is None:
         return answer
-    partner = (
-        InsurancePartner.objects.for_clinic(clinic)
-        .select_related("insurer")
-        .prefetch_related("covered_services")
-        .filter(insurer__code=insurer_code, is_active=True, insurer__is_active=True)
-        .first()
-    )
-    if partner is None:
+    terms = coverage.terms_for(clinic=clinic, service=service, insurer_code=insurer_code)
+    if terms is None:
         return answer
-    covered_services = list(partner.covered_services.all())
-    covered = not covered_services or service in covered_services
     answer |= {
-        "insurer": partner.insurer,
-        "covered": covered,
-        "pre_approval_required": partner.pre_approval_required,
+        "insurer": terms.insurer,
+        "covered": terms.covered,
+        "pre_approval_required": terms.pre_approval_required,
     }
-    if covered:
-        share = (amount * partner.copay_percent / Decimal(100)).quantize(Decimal("0.001"), ROUND_HALF_UP)
+    if terms.covered:
+        patient_pays, insurer_pays = coverage.split(amount, terms.copay_percent)
         answer |= {
-            "copay_percent": partner.copay_percent,
-            "patient_pays": share,
-            "insurer_pays": amount - share,
+            "copay_percent": terms.copay_percent,
+            "patient_pays": patient_pays,
+            "insurer_pays": insurer_pays,
         }
     return answer
 

@@ -268,6 +268,14 @@ def appointment_book(
             errors.append(
                 FieldError("service", "not_offered", _("Choose a service the clinic offers for this visit."))
             )
+    elif minutes:
+        # No service named: the visit is the clinic's usual one for it, at the price the patient was shown.
+        quote = directory_queries.estimate(clinic=clinic, doctor=doctor, visit_type=visit_type)
+        if quote["service"] is not None:
+            service = quote["service"]
+            price = directory_queries.price_for(
+                clinic=clinic, service=service, visit_type=visit_type, doctor=doctor
+            )
     area, place = None, {}
     if visit_type == VisitType.HOME:
         try:
@@ -419,12 +427,86 @@ def appointment_confirm(*, actor, appointment_id) -> Appointment:
             appointment.status = AppointmentStatus.EXPIRED
             appointment.save(update_fields=["status", "updated_at"])
             raise Conflict(_("The hold on this time has expired. Choose a time again."), code="hold_expired")
+        if appointment.visit_type == "video":
+            from shifa.billing.queries import appointment_due
+
+            due = appointment_due(appointment)
+            if due is not None and due > 0:
+                raise Conflict(_("Pay for the video visit to confirm it."), code="payment_required")
         appointment.status = AppointmentStatus.BOOKED
         appointment.hold_expires_at = None
         appointment.save(update_fields=["status", "hold_expires_at", "updated_at"])
         _booked(appointment)
         _offer_taken(appointment, actor, now)
         return appointment
+
+
+def hold_paid(*, appointment_pk: int) -> bool:
+    """The patient paid for their hold: the slot is theirs. A hold that lapsed meanwhile is booked again if its
+    time is still free. Whether the appointment is booked (``False``: the time went to someone else, or the
+    appointment was cancelled; the payment is then to be given back)."""
+    from shifa.access.policies import Actor
+
+    now = timezones.now()
+    with transaction.atomic():
+        appointment = (
+            Appointment.unscoped.select_for_update().select_related("clinic", "doctor").get(pk=appointment_pk)
+        )
+        if appointment.status in (AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN):
+            return True
+        if appointment.status not in (AppointmentStatus.HELD, AppointmentStatus.EXPIRED):
+            return False
+        if appointment.starts_at <= now:
+            return False
+        _lock_doctor(appointment.doctor)
+        _expire_holds(appointment.doctor, now)  # other lapsed holds must not stand in its way
+        try:
+            with transaction.atomic():
+                Appointment.unscoped.filter(pk=appointment.pk).update(
+                    status=AppointmentStatus.BOOKED, hold_expires_at=None, updated_at=now
+                )
+        except IntegrityError as exc:
+            if sqlstate(exc) != EXCLUSION_VIOLATION:
+                raise
+            return False
+        appointment.refresh_from_db()
+        _booked(appointment)
+        _offer_taken(appointment, Actor(user=appointment.booked_by), now)
+        listing_changed(appointment.clinic, appointment.doctor)
+        return True
+
+
+def hold_keep(*, appointment_pk: int, until: dt.datetime, at_most: dt.timedelta) -> dt.datetime | None:
+    """Keep a hold while the patient is on the payment page: until ``until``, but never longer than
+    ``at_most`` after the hold was made. The hold's new end, or ``None`` when there is no live hold."""
+    now = timezones.now()
+    with transaction.atomic():
+        appointment = Appointment.unscoped.select_for_update().filter(pk=appointment_pk).first()
+        if appointment is None or appointment.status != AppointmentStatus.HELD:
+            return None
+        if appointment.hold_expires_at <= now:
+            return None
+        end = min(max(appointment.hold_expires_at, until), appointment.created_at + at_most)
+        if end > appointment.hold_expires_at:
+            appointment.hold_expires_at = end
+            appointment.save(update_fields=["hold_expires_at", "updated_at"])
+        return appointment.hold_expires_at
+
+
+def hold_release(*, appointment_pk: int) -> bool:
+    """The payment did not happen (the page expired or was abandoned): the held time is free again at once."""
+    with transaction.atomic():
+        appointment = (
+            Appointment.unscoped.select_for_update()
+            .select_related("clinic", "doctor")
+            .filter(pk=appointment_pk)
+        ).first()
+        if appointment is None or appointment.status != AppointmentStatus.HELD:
+            return False
+        appointment.status = AppointmentStatus.EXPIRED
+        appointment.save(update_fields=["status", "updated_at"])
+        listing_changed(appointment.clinic, appointment.doctor)
+        return True
 
 
 def _cancel(appointment: Appointment, actor, reason: str, now: dt.datetime) -> Appointment:
@@ -470,6 +552,9 @@ def appointment_cancel(*, actor, appointment_id, reason: str = "", at_desk: bool
             _still_changeable(appointment, now, at_desk)
         _cancel(appointment, actor, reason, now)
         _freed(appointment, now)
+        from shifa.billing.actions import appointment_cancelled
+
+        appointment_cancelled(appointment=appointment, user=actor.user)
         return appointment
 
 

@@ -15,6 +15,10 @@ Environment variables:
                      are made per join from the shared secret, valid for an hour)
     LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET  a LiveKit server, when VIDEO_PROVIDER=livekit
     CHIME_REGION     the Chime SDK control region and media region, when VIDEO_PROVIDER=chime
+    PAYTABS_BASE_URL, PAYTABS_PROFILE_ID, PAYTABS_SERVER_KEY  the PayTabs PT2 account (shifa.billing.paytabs);
+                     unset, payments go to the local PayTabs simulator under /simulators/paytabs
+    SHIFA_SIMULATORS local simulators of outside services (PayTabs, Google Play) under /simulators; on by
+                     default, off in production
     DEBUG, ALLOWED_HOSTS, PORT, LOG_LEVEL, SHIFA_RUN_WORKER, TRUST_REQUEST_ID
 """
 
@@ -91,6 +95,11 @@ INSTALLED_APPS = [
     "shifa.careplans",
     "shifa.telehealth",
     "shifa.billing",
+    "shifa.insurance",
+    "shifa.family",
+    "shifa.simulators.paytabs",
+    "shifa.subscriptions",
+    "shifa.simulators.googleplay",
     "shifa.notifications",
     "shifa.documents",
     "shifa.catalog",
@@ -277,6 +286,20 @@ TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM = os.environ.get("TWILIO_FROM", "")
 TWILIO_BASE_URL = os.environ.get("TWILIO_BASE_URL", "https://api.twilio.com")
 
+# Local simulators of outside services (shifa.simulators), served under /simulators/ when on.
+SHIFA_SIMULATORS = env_bool("SHIFA_SIMULATORS", True)
+
+# PayTabs PT2 (shifa.billing.paytabs; facts in docs/decisions/0018-online-payments.md). Unset, the local simulator
+# stands in for PayTabs Jordan (https://secure-jordan.paytabs.com) with a generated server key.
+PAYTABS_BASE_URL = os.environ.get("PAYTABS_BASE_URL", "").rstrip("/")
+PAYTABS_PROFILE_ID = int(os.environ.get("PAYTABS_PROFILE_ID", "100001"))
+PAYTABS_SERVER_KEY = os.environ.get("PAYTABS_SERVER_KEY") or ""
+#: How long a hosted payment page may be used; the booking's hold is kept at least this long while paying.
+PAYTABS_PAGE_MINUTES = 15
+PAYTABS_TIMEOUT_SECONDS = 15
+#: The local simulator answers refunds "approve"d at once, or "pending" (settled later through its control route).
+PAYTABS_SIMULATOR_REFUNDS = os.environ.get("PAYTABS_SIMULATOR_REFUNDS", "approve")
+
 # Email: SMTP when EMAIL_HOST is set, otherwise messages are written as files to the outbox (offline default).
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 if EMAIL_HOST:
@@ -292,7 +315,41 @@ else:
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Shifa <no-reply@shifa.jo>")
 SHIFA_MAIL_DOMAIN = os.environ.get("SHIFA_MAIL_DOMAIN", "shifa.jo")  # right-hand side of our Message-IDs
 # Links in messages (verification, invitations, password reset) point here.
-SHIFA_PUBLIC_URL = os.environ.get("SHIFA_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+SHIFA_PUBLIC_URL = os.environ.get(
+    "SHIFA_PUBLIC_URL", f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+).rstrip("/")
+if not PAYTABS_BASE_URL:  # the local simulator, sharing a generated server key with it
+    PAYTABS_BASE_URL = SHIFA_PUBLIC_URL + "/simulators/paytabs"
+    PAYTABS_SERVER_KEY = PAYTABS_SERVER_KEY or secrets.load_or_create(
+        DATA_DIR, "paytabs_simulator_key", secrets.new_secret_key
+    )
+
+# Patients' subscriptions (shifa.subscriptions; docs/decisions/0019-subscriptions.md).
+#: App Store Server Notifications V2: our app, the one environment we accept (Production or Sandbox, never Xcode or
+#: LocalTesting) and the roots a signing chain must lead to (PEM or DER files; Apple Root CA G3 ships with us).
+APP_STORE_BUNDLE_ID = os.environ.get("APP_STORE_BUNDLE_ID", "jo.shifa.app")
+APP_STORE_APP_APPLE_ID = int(os.environ.get("APP_STORE_APP_APPLE_ID") or 0) or None
+APP_STORE_ENVIRONMENT = os.environ.get("APP_STORE_ENVIRONMENT", "Production")
+APP_STORE_ROOT_CERTIFICATES = [
+    p for p in os.environ.get("APP_STORE_ROOT_CERTIFICATES", "").split(os.pathsep) if p
+] or [str(PACKAGE_DIR / "subscriptions" / "data" / "AppleRootCA-G3.pem")]
+#: Google Play: the app's package, the Developer API and OAuth token endpoint (empty: Google's own, or the local
+#: simulator under /simulators/google-play while SHIFA_SIMULATORS is on), the service account's JSON key file, and
+#: how Pub/Sub pushes authenticate: a shared ?token= (generated for the simulator) and/or Google's OIDC token for
+#: GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT with GOOGLE_PLAY_PUSH_AUDIENCE.
+GOOGLE_PLAY_PACKAGE_NAME = os.environ.get("GOOGLE_PLAY_PACKAGE_NAME", "jo.shifa.app")
+GOOGLE_PLAY_API_BASE_URL = os.environ.get("GOOGLE_PLAY_API_BASE_URL", "").rstrip("/")
+GOOGLE_PLAY_TOKEN_URL = os.environ.get("GOOGLE_PLAY_TOKEN_URL", "")
+GOOGLE_PLAY_SERVICE_ACCOUNT_FILE = os.environ.get("GOOGLE_PLAY_SERVICE_ACCOUNT_FILE", "")
+GOOGLE_PLAY_PUSH_TOKEN = os.environ.get("GOOGLE_PLAY_PUSH_TOKEN", "")
+GOOGLE_PLAY_PUSH_AUDIENCE = os.environ.get("GOOGLE_PLAY_PUSH_AUDIENCE", "")
+GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT = os.environ.get("GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT", "")
+GOOGLE_PLAY_PUSH_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+#: PayTabs subscriptions: a declined renewal keeps access this many days (grace), then the subscription is on hold
+#: while we retry, and expires after this many more days; retries wait these many hours between them.
+SUBSCRIPTION_GRACE_DAYS = 3
+SUBSCRIPTION_HOLD_DAYS = 14
+SUBSCRIPTION_RETRY_HOURS = 24
 
 # Identity (docs/decisions/0009-identity.md).
 SHIFA_JWT_KEY = os.environ.get("JWT_SIGNING_KEY") or secrets.load_or_create(

@@ -10,6 +10,11 @@ CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# No simulators in production unless asked for (a staging site may want them).
+SHIFA_SIMULATORS = env_bool("SHIFA_SIMULATORS", False)  # noqa: F405
+# PayTabs Jordan itself unless another endpoint is named; without a server key online payment is unavailable.
+PAYTABS_BASE_URL = os.environ.get("PAYTABS_BASE_URL", "https://secure-jordan.paytabs.com").rstrip("/")
+PAYTABS_SERVER_KEY = os.environ.get("PAYTABS_SERVER_KEY", "")
 
 # Files (documents, uploads) in S3-compatible object storage when a bucket is named; never public: the product
 # hands them out through permission-checked views and short-lived signed links.

@@ -353,6 +353,26 @@ def _appointment_context(request, appointment) -> dict:
         "can_wait": appointment.status == AppointmentStatus.BOOKED
         and appointment.visit_type != VisitType.HOME,
         "rating_form": RatingForm(),
+        **_payment_context(appointment),
+    }
+
+
+def _payment_context(appointment) -> dict:
+    """What is left to pay for the appointment, and whether it can be paid online now (a video visit must be
+    paid to be confirmed; other visits may also be paid at the clinic)."""
+    from shifa.billing.queries import appointment_due
+
+    due = appointment_due(appointment)
+    open_ = appointment.status in (
+        AppointmentStatus.HELD,
+        AppointmentStatus.BOOKED,
+        AppointmentStatus.CHECKED_IN,
+    )
+    can_pay = bool(due and due > 0 and open_)
+    return {
+        "due": due,
+        "can_pay": can_pay,
+        "pay_first": can_pay and appointment.visit_type == VisitType.VIDEO,
     }
 
 
