@@ -15,6 +15,7 @@ from django.test import override_settings
 from shifa.billing import actions, paytabs
 from shifa.billing.models import Invoice, LedgerEntry, OnlinePayment
 from shifa.core import timezones
+from shifa.core.errors import ServiceUnavailable
 from shifa.scheduling.models import Appointment
 from shifa.simulators.paytabs import actions as sim
 from shifa.simulators.paytabs import queries as sim_queries
@@ -394,3 +395,38 @@ def test_the_insurer_share_is_split_off_before_the_patient_pays(cast, api, clini
         ("charge", Decimal("15.500")),
         ("insurer_share", Decimal("12.400")),
     ]
+
+
+def test_a_refund_paytabs_never_received_is_tried_again(cast, api, clinic, monkeypatch):
+    import httpx
+
+    held, body = paid_video_visit(api, cast.patient_user, clinic, local(6, 9))
+    monkeypatch.setattr(paytabs, "transport", httpx.MockTransport(lambda r: httpx.Response(502)))
+    api(cast.patient_user).post(f"/api/v1/appointments/{held['id']}/cancel", {})
+    payment = OnlinePayment.unscoped.get(external_id=body["id"])
+    with pytest.raises(ServiceUnavailable):  # the job fails while PayTabs is out of reach
+        actions.refund_lost_payment(payment_pk=payment.pk)
+    stuck = OnlinePayment.unscoped.get(refund_of=payment)
+    assert stuck.status == "pending" and not stuck.tran_ref
+    monkeypatch.setattr(paytabs, "transport", DjangoTransport())
+    actions.payments_reconcile(now=timezones.now() + dt.timedelta(minutes=10))
+    assert OnlinePayment.unscoped.get(pk=stuck.pk).status == "failed"
+    actions.refund_lost_payment(payment_pk=payment.pk)  # the job the reconciliation queued again
+    again = OnlinePayment.unscoped.filter(refund_of=payment).exclude(pk=stuck.pk).get()
+    assert again.status == "authorised" and again.amount == Decimal("15.500")
+    assert [e[0] for e in entries(held["id"])].count("refund") == 1
+
+
+def test_cancelling_after_a_partial_refund_gives_back_the_rest(cast, api, clinic):
+    held, body = paid_video_visit(api, cast.patient_user, clinic, local(6, 10))
+    admin = cast.staff_a["clinic_admin"]
+    path = f"/api/v1/clinics/{clinic.external_id}/online-payments/{body['id']}/refunds"
+    assert api(admin).post(path, {"amount": "5.000"}).json()["status"] == "authorised"
+    api(cast.patient_user).post(f"/api/v1/appointments/{held['id']}/cancel", {})
+    payment = OnlinePayment.unscoped.get(external_id=body["id"])
+    rest = actions.refund_lost_payment(payment_pk=payment.pk)
+    assert rest.amount == Decimal("10.500") and rest.status == "authorised"
+    from shifa.billing.queries import invoice_totals
+
+    totals = invoice_totals(Invoice.unscoped.get(appointment__external_id=held["id"]))
+    assert totals.net_paid == 0 and totals.due == 0

@@ -332,3 +332,19 @@ def test_concurrent_fills_share_out_the_shares_without_doubling(cast):
 
     assert sum(added) == 5
     assert ClaimLine.unscoped.filter(released_at__isnull=True).count() == 5
+
+
+def test_the_insurers_share_of_a_cancelled_visit_is_not_claimed(cast, desk):
+    from shifa.scheduling.models import Appointment
+
+    clinic = cast.clinic_a
+    cancelled, _ = covered_invoice(clinic, price="30.000")
+    held, _ = covered_invoice(clinic, price="50.000")
+    assert cancelled.appointment_id is not None
+    Appointment.unscoped.filter(pk=cancelled.appointment_id).update(status="cancelled")
+    claim = open_claim(desk, clinic)
+    assert actions.claim_lines_fill(actor=desk, claim_id=claim.external_id) == 1
+    assert ClaimLine.objects.for_clinic(clinic).get().coverage.invoice == held
+    with pytest.raises(ValidationFailed) as refused:
+        actions.claim_line_add(actor=desk, claim_id=claim.external_id, invoice_id=cancelled.external_id)
+    assert refused.value.errors[0].code == "visit_not_held"

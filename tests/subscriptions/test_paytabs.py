@@ -272,3 +272,20 @@ def test_results_of_carts_that_are_not_ours_change_nothing(cart, cast, api, plan
     }
     actions.paytabs_result(paytabs.parse_result(body))
     assert _counts() == (0, 0, 0)
+
+
+def test_a_page_opened_for_a_cheap_plan_never_pays_for_a_dearer_one(cast, api, plan):
+    dear = make_plan(
+        name_en="Shifa Family yearly",
+        price=Decimal("500.000"),
+        period="yearly",
+        app_store_product_id="jo.shifa.family.y",
+        google_play_product_id="shifa_family_y",
+    )
+    cheap_page = _subscribe(api, cast.patient_user, plan)["payment_url"]
+    _subscribe(api, cast.patient_user, dear)  # asked for the dear plan, but pays the cheap page
+    fields = choose(cheap_page, "pay")
+    api().client.post("/app/subscription/return", fields)
+    active = Subscription.objects.get(state="active")
+    assert active.plan == plan and Payment.objects.get().amount == plan.price
+    assert Subscription.objects.get(plan=dear).state == "pending"

@@ -219,7 +219,7 @@ def appointment_cancelled(*, appointment, user) -> None:
     if invoice is None:
         return
     with transaction.atomic():
-        invoice = Invoice.unscoped.select_for_update().select_related("clinic").get(pk=invoice.pk)
+        invoice = Invoice.unscoped.select_for_update(of=("self",)).select_related("clinic").get(pk=invoice.pk)
         entries = list(LedgerEntry.unscoped.filter(invoice=invoice).values_list("kind", "amount", "method"))
         plan = sum(
             (a for k, a, m in entries if m == Method.PLAN and k == EntryKind.PAYMENT), Decimal(0)
@@ -420,7 +420,11 @@ def checkout_start(
     ):
         raise Conflict(_("The hold on this time has expired. Choose a time again."), code="hold_expired")
     with transaction.atomic():
-        invoice = Invoice.unscoped.select_for_update().select_related("clinic", "patient").get(pk=invoice.pk)
+        invoice = (
+            Invoice.unscoped.select_for_update(of=("self",))
+            .select_related("clinic", "patient")
+            .get(pk=invoice.pk)
+        )
         due = _totals(invoice).due
         live = OnlinePayment.unscoped.filter(invoice=invoice, kind=PaymentKind.PAYMENT)
         if live.filter(status=PaymentStatus.PENDING).exists():
@@ -593,6 +597,11 @@ def _credit(payment: OnlinePayment) -> None:
     refund = payment.kind == PaymentKind.REFUND
     if refund and payment.refund_of.entry_id is None:
         return  # giving back a payment that never counted: nothing moves on the invoice
+    appointment = None if refund else invoice_appointment(invoice)
+    if appointment is not None:  # the appointment before the invoice, as a cancellation takes them
+        from shifa.scheduling.models import Appointment
+
+        appointment = Appointment.unscoped.select_for_update(of=("self",)).get(pk=appointment.pk)
     try:
         with transaction.atomic():
             entry, _new = post(
@@ -611,7 +620,6 @@ def _credit(payment: OnlinePayment) -> None:
             _refund_later(payment)
         return
     OnlinePayment.unscoped.filter(pk=payment.pk).update(entry=entry, updated_at=timezones.now())
-    appointment = None if refund else invoice_appointment(invoice)
     if appointment is None:
         return
     lapsed = appointment.status in (AppointmentStatus.HELD, AppointmentStatus.EXPIRED)
@@ -667,22 +675,26 @@ def payment_refund(*, actor, payment_id, amount=None, reason: str = "") -> Onlin
 
 
 def refund_lost_payment(*, payment_pk: int) -> OnlinePayment | None:
-    """Give back in full a payment that came after its appointment's time was lost (or that the invoice no
-    longer needed). Safe to run again: a payment already refunded is left alone."""
+    """Give back what is left of a payment that came after its appointment's time was lost, that the invoice no
+    longer needed, or whose visit was cancelled. Safe to run again: what was given back is not given twice."""
     original = OnlinePayment.unscoped.select_related("invoice").get(pk=payment_pk)
-    if (
-        not original.refund_due
-        or original.refunds.exclude(status__in=[PaymentStatus.FAILED, PaymentStatus.DECLINED]).exists()
-    ):
+    if not original.refund_due:
         return None
-    return _refund(original, None, "The appointment could not be kept", None)
+    try:
+        return _refund(original, None, "The appointment could not be kept", None)
+    except Conflict:
+        return None  # nothing left to give back (or PayTabs refused it: the desk sees the payment to refund)
 
 
 def _refund(original: OnlinePayment, amount: Decimal | None, reason: str, user) -> OnlinePayment:
     from . import paytabs
 
     with transaction.atomic():
-        original = OnlinePayment.unscoped.select_for_update().select_related("invoice").get(pk=original.pk)
+        original = (
+            OnlinePayment.unscoped.select_for_update(of=("self",))
+            .select_related("invoice")
+            .get(pk=original.pk)
+        )
         if original.status != PaymentStatus.AUTHORISED:
             raise Conflict(_("Only a completed online payment can be refunded."), code="not_paid")
         given = sum(
@@ -732,8 +744,8 @@ def _refund(original: OnlinePayment, amount: Decimal | None, reason: str, user) 
 
 def payments_reconcile(*, now: dt.datetime | None = None) -> int:
     """Ask PayTabs about payments whose outcome we have not heard (a lost callback): open pages past their time
-    and pending transactions. A page PayTabs knows nothing more about, past its time, has expired. How many were
-    looked at."""
+    and pending transactions. A cart PayTabs does not know never reached it: a page is expired (its hold freed)
+    and a refund failed (and is tried again). PayTabs out of reach changes nothing. How many were looked at."""
     from . import paytabs
 
     now = now or timezones.now()
@@ -746,27 +758,43 @@ def payments_reconcile(*, now: dt.datetime | None = None) -> int:
                 created_at__lt=quiet - dt.timedelta(minutes=settings.PAYTABS_PAGE_MINUTES),
             )
             | Q(status=PaymentStatus.PENDING, updated_at__lt=quiet)
-        ).order_by("pk")[:200]
+        ).order_by("updated_at")[:200]
     )
     client = paytabs.client()
     for payment in stale:
+        unknown = False
         try:
             result = (
                 client.query(tran_ref=payment.tran_ref)
                 if payment.tran_ref
                 else client.query(cart_id=payment.cart_id)
             )
+        except paytabs.PayTabsRefused:
+            result, unknown = None, True
         except paytabs.PayTabsError:
             result = None
         if result is not None and result.cart_id == payment.cart_id:
             invoice_payment_result(result)
-            payment.refresh_from_db()
-        if payment.status in (PaymentStatus.STARTED, PaymentStatus.PAGE):
+        payment.refresh_from_db()
+        open_page = payment.status in (PaymentStatus.STARTED, PaymentStatus.PAGE)
+        long_gone = payment.page_expires_at is None or payment.page_expires_at < now - dt.timedelta(
+            minutes=30
+        )
+        if open_page and (unknown or (result is not None and long_gone)):
             with transaction.atomic():
                 _payment_closed(payment, PaymentStatus.EXPIRED, "", "payment page expired")
                 payment.refresh_from_db()
                 if payment.status == PaymentStatus.EXPIRED and payment.kind == PaymentKind.PAYMENT:
                     _release_unpaid_hold(payment)
+        elif unknown and payment.status == PaymentStatus.PENDING and payment.kind == PaymentKind.REFUND:
+            with transaction.atomic():
+                OnlinePayment.unscoped.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
+                    status=PaymentStatus.FAILED, response_message="PayTabs never received it", updated_at=now
+                )
+                if payment.refund_of.refund_due:
+                    _refund_later(payment.refund_of)
+        else:  # nothing learnt: look at the others first next time
+            OnlinePayment.unscoped.filter(pk=payment.pk).update(updated_at=timezones.now())
     return len(stale)
 
 

@@ -13,7 +13,7 @@ import uuid
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 
 from shifa.billing import actions as billing_actions
@@ -420,8 +420,16 @@ def _refuse_move(claim: Claim, to: str) -> None:
         )
 
 
+#: A visit that did not happen (cancelled without being moved, a hold that lapsed, a patient who did not come) is
+#: not the insurer's to pay.
+NOT_HELD = Q(invoice__appointment__status__in=["cancelled", "expired", "no_show"]) & Q(
+    invoice__appointment__rescheduled_to__isnull=True
+)
+
+
 def _claimable(claim: Claim):
-    """Posted shares of the claim's insurer for services in its period that no claim holds."""
+    """Posted shares of the claim's insurer for services in its period that no claim holds, of visits that took
+    place."""
     held = (
         ClaimLine.objects.for_clinic(claim.clinic_id).filter(released_at__isnull=True).values("coverage_id")
     )
@@ -433,6 +441,7 @@ def _claimable(claim: Claim):
             service_date__gte=claim.period_start,
             service_date__lte=claim.period_end,
         )
+        .exclude(NOT_HELD)
         .exclude(pk__in=held)
     )
 
@@ -471,6 +480,10 @@ def claim_line_add(*, actor, claim_id, invoice_id) -> ClaimLine:
         if coverage.status != CoverageStatus.POSTED:
             raise _invalid(
                 "invoice_id", "not_posted", _("This insurer's share is not posted (no approval yet).")
+            )
+        if Coverage.objects.for_clinic(claim.clinic_id).filter(pk=coverage.pk).filter(NOT_HELD).exists():
+            raise _invalid(
+                "invoice_id", "visit_not_held", _("This visit did not take place: it cannot be claimed.")
             )
         if not claim.period_start <= coverage.service_date <= claim.period_end:
             raise _invalid(

@@ -450,7 +450,9 @@ def hold_paid(*, appointment_pk: int) -> bool:
     now = timezones.now()
     with transaction.atomic():
         appointment = (
-            Appointment.unscoped.select_for_update().select_related("clinic", "doctor").get(pk=appointment_pk)
+            Appointment.unscoped.select_for_update(of=("self",))
+            .select_related("clinic", "doctor")
+            .get(pk=appointment_pk)
         )
         if appointment.status in (AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN):
             return True
@@ -497,7 +499,7 @@ def hold_release(*, appointment_pk: int) -> bool:
     """The payment did not happen (the page expired or was abandoned): the held time is free again at once."""
     with transaction.atomic():
         appointment = (
-            Appointment.unscoped.select_for_update()
+            Appointment.unscoped.select_for_update(of=("self",))
             .select_related("clinic", "doctor")
             .filter(pk=appointment_pk)
         ).first()

@@ -344,7 +344,10 @@ def app_store_notification_apply(notice) -> str:
         )
         if subscription is None or event is None:
             return outcome
-        if isinstance(event, states.Paid) and plan is not None and plan.pk != subscription.plan_id:
+        newer = (
+            subscription.as_of is None or event.at >= subscription.as_of
+        )  # a late, older notice keeps the plan
+        if isinstance(event, states.Paid) and newer and plan is not None and plan.pk != subscription.plan_id:
             subscription.plan = plan  # an upgrade or downgrade within the subscription group
             subscription.save(update_fields=["plan", "updated_at"])
         _apply(subscription, event, name=f"app_store:{kind}", message=message)
@@ -537,13 +540,14 @@ def paytabs_subscribe(*, actor, plan_id, language: str = "en") -> tuple[Subscrip
             .order_by("-pk")
             .first()
         )
-        if subscription is None:
+        if subscription is None or subscription.plan_id != plan.pk:
+            # A subscription keeps the plan its pages were made for: a page opened for another plan and paid
+            # later activates that plan, at that plan's price.
             subscription = Subscription.objects.create(
                 patient=patient, plan=plan, source=Source.PAYTABS, state=State.PENDING
             )
-        subscription.plan = plan
         subscription.page_attempts += 1
-        subscription.save(update_fields=["plan", "page_attempts", "updated_at"])
+        subscription.save(update_fields=["page_attempts", "updated_at"])
         base = settings.SHIFA_PUBLIC_URL
         try:
             page = paytabs.PayTabs().create_page(
