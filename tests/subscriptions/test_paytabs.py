@@ -289,3 +289,44 @@ def test_a_page_opened_for_a_cheap_plan_never_pays_for_a_dearer_one(cast, api, p
     active = Subscription.objects.get(state="active")
     assert active.plan == plan and Payment.objects.get().amount == plan.price
     assert Subscription.objects.get(plan=dear).state == "pending"
+
+
+def test_a_renewal_still_pending_is_asked_about_not_charged_again(cast, api, plan, monkeypatch):
+    subscription = _paid(api, cast, plan)
+    first_end = subscription.current_period_end
+    charges = []
+
+    def pending(self, *, cart_id, amount, **kwargs):
+        charges.append(cart_id)
+        return paytabs.parse_result(
+            {
+                "tran_ref": f"TST-{len(charges)}",
+                "cart_id": cart_id,
+                "cart_amount": str(amount),
+                "cart_currency": "JOD",
+                "tran_type": "Sale",
+                "tran_class": "Recurring",
+                "payment_result": {
+                    "response_status": "P",
+                    "response_code": "0",
+                    "response_message": "Pending",
+                },
+            },
+            profile_id=self.profile_id,
+        )
+
+    def still_pending(self, *, tran_ref=None, cart_id=None):
+        return pending(self, cart_id=cart_id, amount=plan.price)
+
+    monkeypatch.setattr(paytabs.PayTabs, "recurring", pending)
+    with time_machine(first_end + dt.timedelta(minutes=5)):
+        actions.paytabs_renewals_run()
+    assert len(charges) == 1
+    monkeypatch.setattr(paytabs.PayTabs, "query", still_pending)
+    with time_machine(first_end + dt.timedelta(days=1, hours=1)):
+        actions.paytabs_renewals_run()
+    assert charges == [
+        actions.cart_id(subscription, 2, 1),
+        actions.cart_id(subscription, 2, 1),
+    ]  # asked, not charged
+    assert Payment.objects.filter(period=2).count() == 0

@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from shifa.core import timezones
@@ -209,11 +210,17 @@ def _apply(
         actor=actor if getattr(actor, "pk", None) else None,
     )
     if states.entitled(after, event.at) != states.entitled(before, event.at):
-        from shifa.family.actions import entitlement_changed
-
-        # the family doctor follows at once (a lapse pauses the record sharing)
-        transaction.on_commit(lambda: entitlement_changed(patient=subscription.patient))
+        # the family doctors of the subscriber and of their dependants follow at once (a lapse pauses the sharing)
+        transaction.on_commit(lambda: _family_follows(subscription.patient_id))
     return after != before
+
+
+def _family_follows(patient_pk: int) -> None:
+    from shifa.family.actions import entitlement_changed
+    from shifa.records.models import Patient
+
+    for patient in Patient.objects.filter(Q(pk=patient_pk) | Q(guardian_id=patient_pk)):
+        entitlement_changed(patient=patient)
 
 
 def _seen(source: str, message_id: str) -> bool:
@@ -758,6 +765,21 @@ def paytabs_renewal_charge(*, subscription_pk: int, at: dt.datetime) -> bool:
         attempt = subscription.renewal_tries + 1
         cart = cart_id(subscription, period, attempt)
         client = paytabs.PayTabs()
+        if subscription.renewal_tries:
+            # The last try of this period may still be under way (pending, on hold): ask before charging again.
+            try:
+                earlier = client.query(cart_id=cart_id(subscription, period, subscription.renewal_tries))
+            except paytabs.PayTabsRefused:
+                earlier = None
+            except paytabs.PayTabsError:
+                transaction.set_rollback(True)
+                raise ServiceUnavailable(code="paytabs_unavailable") from None
+            if earlier is not None and (earlier.authorised or not earlier.final):
+                if not earlier.final:
+                    subscription.next_charge_at = at + dt.timedelta(hours=settings.SUBSCRIPTION_RETRY_HOURS)
+                    subscription.save(update_fields=["next_charge_at", "updated_at"])
+                _paytabs_apply(subscription, earlier, period, at=at)
+                return False
         try:
             try:
                 result = client.recurring(
