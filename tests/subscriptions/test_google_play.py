@@ -271,3 +271,38 @@ def test_the_simulator_requires_an_access_token(cast, outside, plan, account, cl
         "/simulators/google-play/token", {"grant_type": play.JWT_BEARER, "assertion": assertion}
     )
     assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+
+
+def _push_voided(purchase) -> int:
+    """A voided-purchase notification (a refund Google made), as Pub/Sub pushes it."""
+    import httpx
+
+    body = pubsub.envelope(purchase, 4)
+    data = json.loads(base64.b64decode(body["message"]["data"]))
+    del data["subscriptionNotification"]
+    data["voidedPurchaseNotification"] = {
+        "purchaseToken": purchase.purchase_token,
+        "orderId": "GPA.1",
+        "productType": 1,
+    }
+    body["message"]["data"] = base64.b64encode(json.dumps(data).encode()).decode()
+    with httpx.Client(transport=pubsub.transport, timeout=15) as http:
+        return http.post(pubsub.endpoint(), json=body).status_code
+
+
+def test_a_refund_of_a_past_order_leaves_a_renewing_subscription_alone(cast, outside, plan, account):
+    purchase = _purchase(account)
+    _push(purchase, 4)
+    assert _push_voided(purchase) == 200
+    assert Subscription.objects.get().state == "active"  # Google still renews it
+    play.purchase_set(
+        package_name="jo.shifa.app",
+        purchase_token=purchase.purchase_token,
+        product_id="shifa_plus",
+        state="SUBSCRIPTION_STATE_EXPIRED",
+        expiry_time=soon(-1),
+        account_id=str(account.app_account_token),
+    )
+    assert _push_voided(purchase) == 200
+    assert Subscription.objects.get().state == "refunded"
+    assert has_entitlement(cast.patient, PRIORITY_URGENT_CARE) is False

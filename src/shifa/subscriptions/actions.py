@@ -445,7 +445,9 @@ def google_play_push_apply(push) -> str:
                 )
         event = None
         if subscription is not None:
-            if push.voided:
+            if push.voided and read.state not in (State.ACTIVE, State.GRACE):
+                # a refund that ended the purchase; a refund of one past order of a subscription Google still
+                # renews is followed by Google's own state below
                 event = states.Refunded(at=at)
             elif push.notification_type == google_play.REVOKED and read.state == State.EXPIRED:
                 event = states.Revoked(at=at)
