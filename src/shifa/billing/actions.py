@@ -343,23 +343,6 @@ def post(
 # --- Online payments (PayTabs) -------------------------------------------------------------------------------
 
 
-def _customer(patient, user, clinic) -> dict:
-    """The ``customer_details`` PayTabs' hosted page needs (it shows them, and card checks use them)."""
-    return {
-        "name": (patient.full_name or "Patient")[:128],
-        "email": (
-            getattr(user, "email", "")
-            or f"patient-{patient.external_id.hex[:12]}@{settings.SHIFA_MAIL_DOMAIN}"
-        ),
-        "phone": getattr(user, "phone", "") or "",
-        "street1": clinic.display_name("en")[:128] if hasattr(clinic, "display_name") else "",
-        "city": "Amman",
-        "state": "AM",
-        "country": "JO",
-        "zip": "11118",
-    }
-
-
 def _payable_invoice(actor, *, invoice_id=None, appointment_id=None) -> Invoice:
     """The acting patient's invoice to pay: one of theirs (or a dependant's) by id, or their appointment's
     (made now from its price if it has none yet)."""
@@ -470,7 +453,9 @@ def checkout_start(
             amount=due,
             callback_url=base + "/api/v1/payments/paytabs/callback",
             return_url=base + "/app/payments/return",
-            customer=_customer(invoice.patient, actor.user, invoice.clinic),
+            customer=paytabs.customer_details(
+                invoice.patient, actor.user, street=invoice.clinic.display_name("en")
+            ),
             language=language,
         )
     except paytabs.PayTabsError as exc:

@@ -290,6 +290,22 @@ class PayTabs:
         return parse_result(data, profile_id=self.profile_id)
 
 
+def customer_details(patient, user, *, street: str = "Shifa") -> dict:
+    """The ``customer_details`` a hosted page needs (PayTabs shows them and its card checks use them): the
+    patient's name, an email and phone to reach them, and an address in Jordan."""
+    return {
+        "name": (patient.full_name or "Patient")[:128],
+        "email": getattr(user, "email", "")
+        or f"patient-{patient.external_id.hex[:12]}@{settings.SHIFA_MAIL_DOMAIN}",
+        "phone": getattr(patient, "phone", "") or getattr(user, "phone", "") or "",
+        "street1": street[:128],
+        "city": "Amman",
+        "state": "AM",
+        "country": "JO",
+        "zip": "11118",
+    }
+
+
 def format_amount(amount: Decimal) -> str:
     """JOD with its three decimals (fils), as PayTabs echoes it."""
     return f"{Decimal(amount).quantize(Decimal('0.001')):f}"

@@ -507,20 +507,6 @@ def _period_end(subscription: Subscription, period: int) -> dt.datetime:
     return queries.add_periods(subscription.anchor, subscription.plan.period, period)
 
 
-def _customer(patient, user) -> dict:
-    return {
-        "name": (patient.full_name or "Patient")[:128],
-        "email": getattr(user, "email", "")
-        or f"patient-{patient.external_id.hex[:12]}@{settings.SHIFA_MAIL_DOMAIN}",
-        "phone": patient.phone or getattr(user, "phone", "") or "",
-        "street1": "Shifa",
-        "city": "Amman",
-        "state": "AM",
-        "country": "JO",
-        "zip": "11118",
-    }
-
-
 def paytabs_subscribe(*, actor, plan_id, language: str = "en") -> tuple[Subscription, str]:
     """The signed-in patient subscribes to a plan on the web: a pending subscription and a PayTabs hosted page that
     saves the card (``tokenise``) for renewals. Returns the subscription and the page's address. Asking again
@@ -565,7 +551,7 @@ def paytabs_subscribe(*, actor, plan_id, language: str = "en") -> tuple[Subscrip
                 amount=plan.price,
                 callback_url=base + "/api/v1/payments/paytabs/callback",
                 return_url=base + "/app/subscription/return",
-                customer=_customer(patient, actor.user),
+                customer=paytabs.customer_details(patient, actor.user),
                 language=language,
                 tokenise=True,
             )
