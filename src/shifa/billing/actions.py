@@ -44,33 +44,31 @@ REFUSALS = {
 }
 
 
-def _invalid(field: str, code: str, message: str) -> ValidationFailed:
-    return ValidationFailed(errors=[FieldError(field, code, message)])
-
-
 def _amount(field: str, value) -> Decimal:
     """A positive JOD amount with at most three decimals (a string or a Decimal; never a float)."""
     if isinstance(value, float | bool) or value is None:
-        raise _invalid(field, "invalid", _("Enter an amount such as 12.500."))
+        raise ValidationFailed.on(field, "invalid", _("Enter an amount such as 12.500."))
     try:
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        raise _invalid(field, "invalid", _("Enter an amount such as 12.500.")) from None
+        raise ValidationFailed.on(field, "invalid", _("Enter an amount such as 12.500.")) from None
     if not amount.is_finite() or amount <= 0:
-        raise _invalid(field, "not_positive", _("Enter an amount above zero."))
+        raise ValidationFailed.on(field, "not_positive", _("Enter an amount above zero."))
     if amount != amount.quantize(Decimal("0.001")):
-        raise _invalid(field, "too_precise", _("Use at most three decimals (fils)."))
+        raise ValidationFailed.on(field, "too_precise", _("Use at most three decimals (fils)."))
     if amount > MAX_AMOUNT:
-        raise _invalid(field, "too_large", _("Enter an amount of at most 100,000 JOD."))
+        raise ValidationFailed.on(field, "too_large", _("Enter an amount of at most 100,000 JOD."))
     return amount.quantize(Decimal("0.001"))
 
 
 def _text(field: str, value, limit: int) -> str:
     if value is not None and not isinstance(value, str):
-        raise _invalid(field, "invalid", _("Enter text."))
+        raise ValidationFailed.on(field, "invalid", _("Enter text."))
     value = (value or "").strip()
     if len(value) > limit or "\x00" in value:
-        raise _invalid(field, "too_long", _("Write at most %(limit)d characters.") % {"limit": limit})
+        raise ValidationFailed.on(
+            field, "too_long", _("Write at most %(limit)d characters.") % {"limit": limit}
+        )
     return value
 
 
@@ -95,9 +93,9 @@ def invoice_open(*, actor, patient_id, lines: list[dict], appointment_id=None) -
 
     clinic = actor.require_clinic()
     if not isinstance(lines, list) or not lines:
-        raise _invalid("lines", "required", _("Add at least one charge."))
+        raise ValidationFailed.on("lines", "required", _("Add at least one charge."))
     if len(lines) > MAX_LINES:
-        raise _invalid("lines", "too_many", _("Add at most 50 charges."))
+        raise ValidationFailed.on("lines", "too_many", _("Add at most 50 charges."))
     errors: list[FieldError] = []
     clean: list[tuple[str, Decimal]] = []
     for index, line in enumerate(lines):
@@ -107,7 +105,7 @@ def invoice_open(*, actor, patient_id, lines: list[dict], appointment_id=None) -
         try:
             description = _text(f"lines.{index}.description", line.get("description"), 200)
             if not description:
-                raise _invalid(f"lines.{index}.description", "required", _("Describe the charge."))
+                raise ValidationFailed.on(f"lines.{index}.description", "required", _("Describe the charge."))
             clean.append((description, _amount(f"lines.{index}.amount", line.get("amount"))))
         except ValidationFailed as failed:
             errors.extend(failed.errors)
@@ -276,16 +274,18 @@ def entry_post(
     ``reference`` again (a gateway's retried callback, a double click) gives the first entry back."""
     clinic = actor.require_clinic()
     if kind not in EntryKind.values:
-        raise _invalid("kind", "invalid_choice", _("Choose one of the values offered."))
+        raise ValidationFailed.on("kind", "invalid_choice", _("Choose one of the values offered."))
     amount = _amount("amount", amount)
     reference = _text("reference", reference, 100)
     description = _text("description", description, 200)
     method = method or ""
     payment = kind in (EntryKind.PAYMENT, EntryKind.REFUND)
     if payment and method not in (Method.CASH, Method.CARD, Method.ONLINE):
-        raise _invalid("method", "required", _("Say how the money was paid: cash, card or online."))
+        raise ValidationFailed.on(
+            "method", "required", _("Say how the money was paid: cash, card or online.")
+        )
     if not payment and method:
-        raise _invalid("method", "not_a_payment", _("Only payments and refunds have a method."))
+        raise ValidationFailed.on("method", "not_a_payment", _("Only payments and refunds have a method."))
     try:
         external_id = uuid.UUID(str(invoice_id))
     except ValueError:

@@ -21,18 +21,16 @@ from .models import CarePlan, CarePlanTemplate, CareStep, PlanStatus, StepKind, 
 BOOKED = ("held", "booked", "checked_in")
 
 
-def _invalid(field: str, code: str, message: str) -> ValidationFailed:
-    return ValidationFailed(errors=[FieldError(field, code, message)])
-
-
 def _text(field: str, value, limit: int, *, required: bool = False) -> str:
     value = (value or "").strip() if isinstance(value, str | type(None)) else None
     if value is None:
-        raise _invalid(field, "invalid", _("Enter text."))
+        raise ValidationFailed.on(field, "invalid", _("Enter text."))
     if required and not value:
-        raise _invalid(field, "required", _("This field is required."))
+        raise ValidationFailed.on(field, "required", _("This field is required."))
     if len(value) > limit:
-        raise _invalid(field, "too_long", _("Use at most %(limit)s characters.") % {"limit": limit})
+        raise ValidationFailed.on(
+            field, "too_long", _("Use at most %(limit)s characters.") % {"limit": limit}
+        )
     return value
 
 
@@ -97,7 +95,9 @@ def template_save(*, actor, name: str, goal: str = "", items, template_id=None) 
         same_name = CarePlanTemplate.objects.for_clinic(clinic).filter(name__iexact=name, is_active=True)
         if template_id is None:
             if same_name.exists():
-                raise _invalid("name", "duplicate", _("The clinic already has a template with this name."))
+                raise ValidationFailed.on(
+                    "name", "duplicate", _("The clinic already has a template with this name.")
+                )
             return CarePlanTemplate.objects.for_clinic(clinic).create(
                 clinic=clinic, name=name, goal=goal, items=stored, created_by=actor.user
             )
@@ -110,7 +110,9 @@ def template_save(*, actor, name: str, goal: str = "", items, template_id=None) 
         if template is None:
             raise NotFound()
         if same_name.exclude(pk=template.pk).exists():
-            raise _invalid("name", "duplicate", _("The clinic already has a template with this name."))
+            raise ValidationFailed.on(
+                "name", "duplicate", _("The clinic already has a template with this name.")
+            )
         template.name, template.goal, template.items = name, goal, stored
         template.save(update_fields=["name", "goal", "items", "updated_at"])
         return template
@@ -141,7 +143,7 @@ def _thresholds(raw) -> dict:
     if raw in (None, {}):
         return {}
     if not isinstance(raw, dict):
-        raise _invalid("thresholds", "invalid", _("Give the limits by vital sign."))
+        raise ValidationFailed.on("thresholds", "invalid", _("Give the limits by vital sign."))
     kinds = {k.code: k for k in VitalSignType.objects.filter(code__in=list(raw), is_active=True)}
     errors, clean = [], {}
     for code, limits in raw.items():
@@ -215,7 +217,7 @@ def plan_create(
             .first()
         )
         if template is None:
-            raise _invalid("template_id", "not_found", _("Choose one of the clinic's templates."))
+            raise ValidationFailed.on("template_id", "not_found", _("Choose one of the clinic's templates."))
         items = template.items if items is None else items
         title = title or template.name
         goal = goal or template.goal
@@ -381,11 +383,11 @@ def step_book(*, actor, plan_id, step_id, starts_at: dt.datetime):
         if step.appointment_id and step.appointment.status in BOOKED:
             raise Conflict(_("This step is already booked."), code="step_booked")
         if starts_at.tzinfo is None:
-            raise _invalid("starts_at", "naive", _("Give the time with its zone."))
+            raise ValidationFailed.on("starts_at", "naive", _("Give the time with its zone."))
         first, last = plan_items.window(step.due_on, step.window_days)
         day = timezones.to_local(starts_at, plan.clinic.time_zone).date()
         if not first <= day <= last:
-            raise _invalid(
+            raise ValidationFailed.on(
                 "starts_at",
                 "outside_window",
                 _("Choose a day from %(first)s to %(last)s.") % {"first": first, "last": last},

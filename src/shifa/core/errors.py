@@ -92,6 +92,11 @@ class ValidationFailed(Problem):
     status = 422
     code = "validation_failed"
 
+    @classmethod
+    def on(cls, field: str, code: str, message: str) -> ValidationFailed:
+        """The refusal of one field: ``raise ValidationFailed.on("amount", "too_large", _("…"))``."""
+        return cls(errors=[FieldError(field, code, message)])
+
     def default_detail(self) -> str:
         return _("Some fields are not valid.")
 

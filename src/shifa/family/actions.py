@@ -18,21 +18,19 @@ from django.utils.translation import gettext as _
 from shifa.access import entitlements
 from shifa.access.policies import Actor
 from shifa.core import timezones
-from shifa.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from shifa.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 from .models import OPEN, FamilyDoctor, FamilyStatus
 
 
-def _invalid(field: str, code: str, message: str) -> ValidationFailed:
-    return ValidationFailed(errors=[FieldError(field, code, message)])
-
-
 def _text(field: str, value, limit: int) -> str:
     if value is not None and not isinstance(value, str):
-        raise _invalid(field, "invalid", _("Enter text."))
+        raise ValidationFailed.on(field, "invalid", _("Enter text."))
     value = " ".join((value or "").split())
     if "\x00" in value or len(value) > limit:
-        raise _invalid(field, "too_long", _("Write at most %(limit)d characters.") % {"limit": limit})
+        raise ValidationFailed.on(
+            field, "too_long", _("Write at most %(limit)d characters.") % {"limit": limit}
+        )
     return value
 
 
@@ -55,7 +53,7 @@ def _listed_doctor(clinic_id, doctor_id):
     from shifa.directory.models import DoctorListing
     from shifa.tenancy.queries import bookable_clinic
 
-    unknown = _invalid("doctor_id", "unknown", _("Choose a doctor listed on Shifa."))
+    unknown = ValidationFailed.on("doctor_id", "unknown", _("Choose a doctor listed on Shifa."))
     try:
         clinic = bookable_clinic(uuid.UUID(str(clinic_id)))
         doctor_uuid = uuid.UUID(str(doctor_id))

@@ -46,10 +46,6 @@ NO_COVER = {
 CLAIM_PERIOD_DAYS = 366
 
 
-def _invalid(field: str, code: str, message: str) -> ValidationFailed:
-    return ValidationFailed(errors=[FieldError(field, code, message)])
-
-
 def _uuid(value) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
@@ -59,12 +55,14 @@ def _uuid(value) -> uuid.UUID:
 
 def _text(field: str, value, limit: int, *, required: bool = False, message: str = "") -> str:
     if value is not None and not isinstance(value, str):
-        raise _invalid(field, "invalid", _("Enter text."))
+        raise ValidationFailed.on(field, "invalid", _("Enter text."))
     value = " ".join((value or "").split())
     if "\x00" in value or len(value) > limit:
-        raise _invalid(field, "too_long", _("Write at most %(limit)d characters.") % {"limit": limit})
+        raise ValidationFailed.on(
+            field, "too_long", _("Write at most %(limit)d characters.") % {"limit": limit}
+        )
     if required and not value:
-        raise _invalid(field, "required", message or _("This field is required."))
+        raise ValidationFailed.on(field, "required", message or _("This field is required."))
     return value
 
 
@@ -299,7 +297,7 @@ def pre_approval_approve(
                 _("The insurer's answer to this request is already recorded."), code="already_decided"
             )
         if amount is not None and amount > coverage.insurer_amount:
-            raise _invalid(
+            raise ValidationFailed.on(
                 "approved_amount",
                 "exceeds_share",
                 _("The insurer can approve at most its share by the clinic's terms (%(amount)s JOD).")
@@ -470,23 +468,23 @@ def claim_line_add(*, actor, claim_id, invoice_id) -> ClaimLine:
             else None
         )
         if coverage is None:
-            raise _invalid(
+            raise ValidationFailed.on(
                 "invoice_id", "not_covered", _("Choose an invoice of this clinic with an insurer's share.")
             )
         if coverage.insurer_id != claim.insurer_id:
-            raise _invalid(
+            raise ValidationFailed.on(
                 "invoice_id", "other_insurer", _("This invoice's share is owed by another insurer.")
             )
         if coverage.status != CoverageStatus.POSTED:
-            raise _invalid(
+            raise ValidationFailed.on(
                 "invoice_id", "not_posted", _("This insurer's share is not posted (no approval yet).")
             )
         if Coverage.objects.for_clinic(claim.clinic_id).filter(pk=coverage.pk).filter(NOT_HELD).exists():
-            raise _invalid(
+            raise ValidationFailed.on(
                 "invoice_id", "visit_not_held", _("This visit did not take place: it cannot be claimed.")
             )
         if not claim.period_start <= coverage.service_date <= claim.period_end:
-            raise _invalid(
+            raise ValidationFailed.on(
                 "invoice_id", "outside_period", _("This service was not given in the claim's period.")
             )
         if (
@@ -563,7 +561,7 @@ def claim_approve(*, actor, claim_id, approved_amount=None) -> Claim:
         claim = _locked_claim(actor, claim_id)
         _refuse_move(claim, ClaimStatus.APPROVED)
         if amount is not None and amount > claim.claimed_amount:
-            raise _invalid(
+            raise ValidationFailed.on(
                 "approved_amount",
                 "exceeds_claimed",
                 _("The approved amount cannot be more than the amount claimed (%(amount)s JOD).")
@@ -603,14 +601,14 @@ def claim_pay(*, actor, claim_id, payment_reference: str, paid_on: dt.date) -> C
         message=_("Enter the payment's reference."),
     )
     if not isinstance(paid_on, dt.date):
-        raise _invalid("paid_on", "required", _("Enter the day the payment arrived."))
+        raise ValidationFailed.on("paid_on", "required", _("Enter the day the payment arrived."))
     with transaction.atomic():
         claim = _locked_claim(actor, claim_id)
         _refuse_move(claim, ClaimStatus.PAID)
         if paid_on > _today(claim.clinic):
-            raise _invalid("paid_on", "in_future", _("The payment cannot arrive in the future."))
+            raise ValidationFailed.on("paid_on", "in_future", _("The payment cannot arrive in the future."))
         if paid_on < _local_day(claim.submitted_at, claim.clinic):
-            raise _invalid(
+            raise ValidationFailed.on(
                 "paid_on", "before_submitted", _("The payment cannot arrive before the claim was sent.")
             )
         claim.status = ClaimStatus.PAID

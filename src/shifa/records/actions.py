@@ -56,13 +56,9 @@ NATIONAL_ID = re.compile(r"^\d{10}$")
 _ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
 
-def _invalid(field: str, code: str, message: str) -> ValidationFailed:
-    return ValidationFailed(errors=[FieldError(field, code, message)])
-
-
 def _choice(field: str, value: str, choices) -> str:
     if value not in choices.values:
-        raise _invalid(field, "invalid_choice", _("Choose one of the values offered."))
+        raise ValidationFailed.on(field, "invalid_choice", _("Choose one of the values offered."))
     return value
 
 
@@ -73,7 +69,9 @@ def normalize_national_id(raw: str) -> str:
     """A Jordanian national number: ten digits (Arabic-Indic digits and spaces accepted)."""
     value = "".join((raw or "").translate(_ARABIC_DIGITS).split())
     if value and not NATIONAL_ID.match(value):
-        raise _invalid("national_id", "invalid_national_id", _("A national number has ten digits."))
+        raise ValidationFailed.on(
+            "national_id", "invalid_national_id", _("A national number has ten digits.")
+        )
     return value
 
 
@@ -93,7 +91,7 @@ def _save_patient(patient: Patient, **kwargs) -> Patient:
             patient.save(**kwargs)
     except IntegrityError as exc:
         if "records_one_patient_per_national_id" in str(exc):
-            raise _invalid(
+            raise ValidationFailed.on(
                 "national_id",
                 "national_id_taken",
                 _("A patient with this national ID is already registered."),
@@ -205,9 +203,9 @@ def grant_create(*, actor, clinic_id, patient_id=None, days: int | None = None) 
     patient = policies.own_patient(actor, patient_id)
     clinic = Clinic.objects.filter(external_id=clinic_id, status=ClinicStatus.ACTIVE).first()
     if clinic is None:
-        raise _invalid("clinic_id", "unknown", _("Choose a clinic on Shifa."))
+        raise ValidationFailed.on("clinic_id", "unknown", _("Choose a clinic on Shifa."))
     if days is not None and not 1 <= days <= GRANT_DAYS_MAX:
-        raise _invalid("days", "out_of_range", _("Share for 1 to 365 days, or until you stop it."))
+        raise ValidationFailed.on("days", "out_of_range", _("Share for 1 to 365 days, or until you stop it."))
     expires = timezones.now() + dt.timedelta(days=days) if days else None
     with transaction.atomic():
         Patient.objects.select_for_update().filter(pk=patient.pk).first()
@@ -244,7 +242,7 @@ def _medication(code_or_id, field: str = "medication"):
     found = Medication.objects.filter(is_active=True)
     match = _by_code_or_id(found, code_or_id)
     if match is None:
-        raise _invalid(field, "unknown", _("Choose a medication from the list."))
+        raise ValidationFailed.on(field, "unknown", _("Choose a medication from the list."))
     return match
 
 
@@ -263,7 +261,7 @@ def _diagnosis(code: str, field: str = "code"):
     value = str(code or "").strip().upper().replace(".", "")
     found = Diagnosis.objects.filter(is_active=True, code=value).first() if value else None
     if found is None:
-        raise _invalid(field, "unknown", _("Choose an ICD-9-CM code from the list."))
+        raise ValidationFailed.on(field, "unknown", _("Choose an ICD-9-CM code from the list."))
     return found
 
 
@@ -293,7 +291,7 @@ def allergy_record(
     med = _medication(medication) if medication else None
     substance = substance.strip()
     if med is None and not substance:
-        raise _invalid("substance", "required", _("Name the medication or the substance."))
+        raise ValidationFailed.on("substance", "required", _("Name the medication or the substance."))
     return _fact_create(
         Allergy,
         access,
@@ -312,7 +310,7 @@ def condition_record(
     access = policies.chart_access(actor, patient_id)
     diagnosis = _diagnosis(code)
     if since is not None and since > timezones.now().date():
-        raise _invalid("since", "in_future", _("The date cannot be in the future."))
+        raise ValidationFailed.on("since", "in_future", _("The date cannot be in the future."))
     return _fact_create(Condition, access, actor, note, diagnosis=diagnosis, since=since)
 
 
@@ -339,12 +337,14 @@ def immunization_record(
     access = policies.chart_access(actor, patient_id)
     found = _by_code_or_id(Vaccine.objects.filter(is_active=True), vaccine)
     if found is None:
-        raise _invalid("vaccine", "unknown", _("Choose a vaccine from the list."))
+        raise ValidationFailed.on("vaccine", "unknown", _("Choose a vaccine from the list."))
     if given_on > timezones.now().date():
-        raise _invalid("given_on", "in_future", _("The date cannot be in the future."))
+        raise ValidationFailed.on("given_on", "in_future", _("The date cannot be in the future."))
     born = access.patient.date_of_birth
     if born is not None and given_on < born:
-        raise _invalid("given_on", "before_birth", _("The date cannot be before the patient was born."))
+        raise ValidationFailed.on(
+            "given_on", "before_birth", _("The date cannot be before the patient was born.")
+        )
     return _fact_create(
         Immunization, access, actor, note, vaccine=found, given_on=given_on, dose=dose, lot=lot.strip()
     )
@@ -386,7 +386,7 @@ def _clinic_doctor(actor, doctor_id):
 
     doctor = clinic_doctor(actor.require_clinic(), doctor_id) if doctor_id else None
     if doctor is None:
-        raise _invalid("doctor_id", "unknown", _("Choose a doctor of this clinic."))
+        raise ValidationFailed.on("doctor_id", "unknown", _("Choose a doctor of this clinic."))
     return doctor
 
 
@@ -398,7 +398,7 @@ def visit_open(*, actor, appointment_id=None, patient_id=None, doctor_id=None) -
 
     clinic = actor.require_clinic()
     if (appointment_id is None) == (patient_id is None):
-        raise _invalid(
+        raise ValidationFailed.on(
             "appointment_id", "required", _("Choose an appointment, or a patient for a walk-in visit.")
         )
     with transaction.atomic():
@@ -410,7 +410,9 @@ def visit_open(*, actor, appointment_id=None, patient_id=None, doctor_id=None) -
                 .first()
             )
             if appointment is None:
-                raise _invalid("appointment_id", "unknown", _("Choose an appointment of this clinic."))
+                raise ValidationFailed.on(
+                    "appointment_id", "unknown", _("Choose an appointment of this clinic.")
+                )
             existing = (
                 Visit.objects.for_clinic(clinic).filter(appointment=appointment, amends__isnull=True).first()
             )
@@ -435,7 +437,7 @@ def visit_open(*, actor, appointment_id=None, patient_id=None, doctor_id=None) -
             )
         patient = policies.clinic_patients(clinic.pk).filter(external_id=patient_id).first()
         if patient is None:
-            raise _invalid("patient_id", "unknown", _("Choose a patient of this clinic."))
+            raise ValidationFailed.on("patient_id", "unknown", _("Choose a patient of this clinic."))
         doctor = _clinic_doctor(
             actor, doctor_id or (actor.user.external_id if "doctor" in actor.roles else None)
         )
@@ -480,7 +482,9 @@ TEXT_LIMIT = 20000
 def _text(field: str, value: str, limit: int = TEXT_LIMIT) -> str:
     value = (value or "").strip()
     if len(value) > limit:
-        raise _invalid(field, "too_long", _("Write at most %(limit)d characters.") % {"limit": limit})
+        raise ValidationFailed.on(
+            field, "too_long", _("Write at most %(limit)d characters.") % {"limit": limit}
+        )
     return value
 
 
@@ -511,9 +515,9 @@ def _decimal(field: str, value) -> Decimal:
     try:
         number = Decimal(str(value).strip().translate(_ARABIC_DIGITS))
     except (InvalidOperation, ValueError):
-        raise _invalid(field, "invalid_number", _("Enter a number.")) from None
+        raise ValidationFailed.on(field, "invalid_number", _("Enter a number.")) from None
     if not number.is_finite():
-        raise _invalid(field, "invalid_number", _("Enter a number."))
+        raise ValidationFailed.on(field, "invalid_number", _("Enter a number."))
     return number
 
 
@@ -523,11 +527,11 @@ def vital_values(readings, taken_at: dt.datetime | None = None) -> tuple[list, d
     from shifa.catalog.models import VitalSignType
 
     if not readings or not isinstance(readings, dict):
-        raise _invalid("readings", "required", _("Enter at least one measurement."))
+        raise ValidationFailed.on("readings", "required", _("Enter at least one measurement."))
     now = timezones.now()
     taken_at = taken_at or now
     if taken_at > now + dt.timedelta(minutes=5):
-        raise _invalid("taken_at", "in_future", _("The time cannot be in the future."))
+        raise ValidationFailed.on("taken_at", "in_future", _("The time cannot be in the future."))
     kinds = {
         k.code: k for k in VitalSignType.objects.filter(is_active=True, code__in=[str(c) for c in readings])
     }
@@ -600,7 +604,7 @@ def diagnosis_add(
         visit = _draft(actor, visit_id)
         existing = VisitDiagnosis.objects.for_clinic(visit.clinic_id).filter(visit=visit)
         if existing.filter(diagnosis=diagnosis).exists():
-            raise _invalid("code", "duplicate", _("This diagnosis is already in the visit."))
+            raise ValidationFailed.on("code", "duplicate", _("This diagnosis is already in the visit."))
         if rank == Rank.PRIMARY:
             existing.filter(rank=Rank.PRIMARY).update(rank=Rank.SECONDARY)
         elif not existing.exists():
@@ -771,12 +775,12 @@ def order_add(
         lab = _by_code_or_id(LabTest.objects.filter(is_active=True), test)
         imaging = None
         if lab is None:
-            raise _invalid("test", "unknown", _("Choose a lab test from the list."))
+            raise ValidationFailed.on("test", "unknown", _("Choose a lab test from the list."))
     else:
         lab = None
         imaging = _by_code_or_id(ImagingStudy.objects.filter(is_active=True), test)
         if imaging is None:
-            raise _invalid("test", "unknown", _("Choose an imaging study from the list."))
+            raise ValidationFailed.on("test", "unknown", _("Choose an imaging study from the list."))
     return _part_add(
         actor,
         visit_id,
@@ -805,12 +809,12 @@ def referral_add(
     _choice("urgency", urgency, Urgency)
     reason = _text("reason", reason, 2000)
     if not reason:
-        raise _invalid("reason", "required", _("Say why the patient is referred."))
+        raise ValidationFailed.on("reason", "required", _("Say why the patient is referred."))
     clinic = doctor = found_specialty = None
     if to_clinic_id:
         clinic = Clinic.objects.filter(external_id=to_clinic_id, status=ClinicStatus.ACTIVE).first()
         if clinic is None:
-            raise _invalid("to_clinic_id", "unknown", _("Choose a clinic on Shifa."))
+            raise ValidationFailed.on("to_clinic_id", "unknown", _("Choose a clinic on Shifa."))
     if to_doctor_id:
         from shifa.accounts.models import User
         from shifa.tenancy.models import Membership
@@ -820,13 +824,13 @@ def referral_add(
             doctors = doctors.filter(clinic=clinic)
         doctor = User.objects.filter(external_id=to_doctor_id, pk__in=doctors.values("user_id")).first()
         if doctor is None:
-            raise _invalid("to_doctor_id", "unknown", _("Choose a doctor on Shifa."))
+            raise ValidationFailed.on("to_doctor_id", "unknown", _("Choose a doctor on Shifa."))
     if specialty:
         found_specialty = _by_code_or_id(Specialty.objects.all(), specialty)
         if found_specialty is None:
-            raise _invalid("specialty", "unknown", _("Choose a specialty from the list."))
+            raise ValidationFailed.on("specialty", "unknown", _("Choose a specialty from the list."))
     if clinic is None and doctor is None and found_specialty is None:
-        raise _invalid("to_clinic_id", "required", _("Choose a clinic, a doctor or a specialty."))
+        raise ValidationFailed.on("to_clinic_id", "required", _("Choose a clinic, a doctor or a specialty."))
     return _part_add(
         actor,
         visit_id,
@@ -841,12 +845,12 @@ def referral_add(
 
 def sick_leave_set(*, actor, visit_id, starts_on: dt.date, days: int, note: str = "") -> SickLeave:
     if not 1 <= days <= 90:
-        raise _invalid("days", "out_of_range", _("Give 1 to 90 days."))
+        raise ValidationFailed.on("days", "out_of_range", _("Give 1 to 90 days."))
     with transaction.atomic():
         visit = _draft(actor, visit_id)
         local_start = timezones.to_local(visit.started_at, visit.clinic.time_zone).date()
         if starts_on < local_start - dt.timedelta(days=3):
-            raise _invalid(
+            raise ValidationFailed.on(
                 "starts_on", "too_early", _("Sick leave can start at most three days before the visit.")
             )
         leave = SickLeave.objects.for_clinic(visit.clinic_id).filter(visit=visit).first()
@@ -918,7 +922,7 @@ def visit_amend(*, actor, visit_id, reason: str) -> Visit:
     original, for a second correction), holding a copy of the latest committed version to correct."""
     reason = _text("reason", reason, 2000)
     if not reason:
-        raise _invalid("reason", "required", _("Say why the visit is amended."))
+        raise ValidationFailed.on("reason", "required", _("Say why the visit is amended."))
     with transaction.atomic():
         visit = (
             Visit.objects.for_clinic(actor.require_clinic())
@@ -1019,13 +1023,13 @@ def result_record(
     clean = _result_values(values or [])
     summary = _text("summary", summary, 10000)
     if not clean and not summary and upload is None:
-        raise _invalid("values", "required", _("Enter values, a report or a file."))
+        raise ValidationFailed.on("values", "required", _("Enter values, a report or a file."))
     if upload is not None:
         kind = sniff_content_type(upload)
         if kind not in RESULT_FILE_TYPES:
-            raise _invalid("file", "unsupported_type", _("Attach a PDF, JPEG or PNG file."))
+            raise ValidationFailed.on("file", "unsupported_type", _("Attach a PDF, JPEG or PNG file."))
         if upload.size > RESULT_FILE_MAX:
-            raise _invalid("file", "too_large", _("Attach a file of at most 20 MB."))
+            raise ValidationFailed.on("file", "too_large", _("Attach a file of at most 20 MB."))
     with transaction.atomic():
         amends = None
         if amends_id is not None:
@@ -1035,7 +1039,7 @@ def result_record(
                 .first()
             )
             if amends is None:
-                raise _invalid("amends", "unknown", _("Choose a result of this order."))
+                raise ValidationFailed.on("amends", "unknown", _("Choose a result of this order."))
         now = timezones.now()
         result = OrderResult(
             clinic_id=order.clinic_id,
@@ -1060,7 +1064,7 @@ def result_record(
 def _result_values(values: list[dict]) -> list[dict]:
     clean, errors = [], []
     if len(values) > 100:
-        raise _invalid("values", "too_many", _("Enter at most 100 values."))
+        raise ValidationFailed.on("values", "too_many", _("Enter at most 100 values."))
     for i, item in enumerate(values):
         name = str(item.get("name") or "").strip()[:120]
         raw = str(item.get("value") if item.get("value") is not None else "").strip()[:60]
@@ -1106,9 +1110,9 @@ def visit_document_request(*, actor, visit_id, kind: str, language: str, referra
     from . import documents
 
     if kind not in documents.KINDS:
-        raise _invalid("kind", "invalid_choice", _("Choose one of the values offered."))
+        raise ValidationFailed.on("kind", "invalid_choice", _("Choose one of the values offered."))
     if language not in {"ar", "en"}:
-        raise _invalid("language", "invalid_choice", _("Choose Arabic or English."))
+        raise ValidationFailed.on("language", "invalid_choice", _("Choose Arabic or English."))
     visit = (
         Visit.objects.for_clinic(actor.require_clinic())
         .select_related("patient")
@@ -1130,10 +1134,12 @@ def visit_document_request(*, actor, visit_id, kind: str, language: str, referra
     if kind == documents.REFERRAL and referral_id is not None:
         referral = holds.filter(external_id=referral_id).first()
         if referral is None:
-            raise _invalid("referral_id", "unknown", _("Choose a referral of this visit."))
+            raise ValidationFailed.on("referral_id", "unknown", _("Choose a referral of this visit."))
         context["referral"] = str(referral.external_id)
     elif not holds.exists():
-        raise _invalid("kind", "nothing_to_print", _("This visit has nothing to put in this document."))
+        raise ValidationFailed.on(
+            "kind", "nothing_to_print", _("This visit has nothing to put in this document.")
+        )
     with transaction.atomic():
         Visit.objects.for_clinic(clinic_id).select_for_update().filter(
             pk=visit.pk

@@ -43,10 +43,6 @@ logger = logging.getLogger(__name__)
 MAX_INCLUDED_VIDEO_VISITS = 100
 
 
-def _invalid(field: str, code: str, message: str) -> ValidationFailed:
-    return ValidationFailed(errors=[FieldError(field, code, message)])
-
-
 def _plan_values(values: dict) -> dict:
     errors = []
     clean: dict = {}
@@ -121,7 +117,7 @@ def plan_save(*, actor, plan_id=None, values: dict) -> Plan:
         for field in ("app_store_product_id", "google_play_product_id"):
             taken = Plan.objects.filter(**{field: clean[field]}).exclude(pk=plan.pk).exists()
             if clean[field] and taken:
-                raise _invalid(field, "taken", _("Another plan sells this product."))
+                raise ValidationFailed.on(field, "taken", _("Another plan sells this product."))
         if "offered" in values:
             offered = bool(values["offered"])
             if offered:
@@ -526,7 +522,7 @@ def paytabs_subscribe(*, actor, plan_id, language: str = "en") -> tuple[Subscrip
             wanted = None
         plan = Plan.objects.filter(external_id=wanted, retired_at__isnull=True).first() if wanted else None
         if plan is None:
-            raise _invalid("plan_id", "unknown", _("Choose one of the plans offered."))
+            raise ValidationFailed.on("plan_id", "unknown", _("Choose one of the plans offered."))
         if queries.entitled_subscriptions(patient):
             raise Conflict(_("You already have a subscription."), code="already_subscribed")
         subscription = (

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
 from shifa.core import timezones
-from shifa.core.errors import Conflict, FieldError, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
+from shifa.core.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from shifa.core.uploads import sniff_content_type
 
 from . import events, queries
@@ -49,18 +49,16 @@ MEETING_NAMESPACE = uuid.UUID("020fc8d2-fb13-4903-9ed3-ff3af31dad54")
 URGENT_MINUTES = 20
 
 
-def _invalid(field: str, code: str, message: str) -> ValidationFailed:
-    return ValidationFailed(errors=[FieldError(field, code, message)])
-
-
 def _text(field: str, value, limit: int) -> str:
     if value is not None and not isinstance(value, str):
-        raise _invalid(field, "invalid", _("Enter text."))
+        raise ValidationFailed.on(field, "invalid", _("Enter text."))
     value = (value or "").strip()
     if len(value) > limit:
-        raise _invalid(field, "too_long", _("Write at most %(limit)d characters.") % {"limit": limit})
+        raise ValidationFailed.on(
+            field, "too_long", _("Write at most %(limit)d characters.") % {"limit": limit}
+        )
     if "\x00" in value:
-        raise _invalid(field, "invalid", _("Enter text without control characters."))
+        raise ValidationFailed.on(field, "invalid", _("Enter text without control characters."))
     return value
 
 
@@ -242,7 +240,7 @@ def guest_invite(*, actor, appointment_id, name: str) -> GuestLink:
 
     name = _text("name", name, 120)
     if not name:
-        raise _invalid("name", "required", _("Enter the name of the person you invite."))
+        raise ValidationFailed.on("name", "required", _("Enter the name of the person you invite."))
     clinic = actor.require_clinic()
     now = timezones.now()
     with transaction.atomic():
@@ -520,7 +518,7 @@ def urgent_request(*, actor, patient_id=None, specialty_id=None, complaint: str 
         except ValueError:
             specialty = None
         if specialty is None:
-            raise _invalid("specialty_id", "unknown", _("Choose a specialty from the list."))
+            raise ValidationFailed.on("specialty_id", "unknown", _("Choose a specialty from the list."))
     waiting = UrgentRequest.objects.filter(patient=patient, status=UrgentStatus.WAITING).first()
     if waiting is not None:
         return waiting
@@ -564,7 +562,7 @@ def duty_set(*, actor, on_duty: bool) -> Duty:
     if catalog.DOCTOR not in actor.roles:
         raise Forbidden(_("Only doctors take urgent requests."), code="not_a_doctor")
     if not isinstance(on_duty, bool):
-        raise _invalid("on_duty", "invalid", _("Choose on or off."))
+        raise ValidationFailed.on("on_duty", "invalid", _("Choose on or off."))
     now = timezones.now()
     with transaction.atomic():
         duty = Duty.unscoped.select_for_update().filter(doctor=actor.user).first()
@@ -727,7 +725,7 @@ def conversation_start(*, actor, patient_id) -> Conversation:
     except ValueError:
         patient = None
     if patient is None:
-        raise _invalid("patient_id", "unknown", _("Choose a patient of this clinic."))
+        raise ValidationFailed.on("patient_id", "unknown", _("Choose a patient of this clinic."))
     return _conversation(clinic, patient, actor.user)
 
 
@@ -742,7 +740,7 @@ def my_conversation_start(*, actor, clinic_id, patient_id=None) -> Conversation:
     except ValueError:
         clinic = None
     if clinic is None or not clinic_patients(clinic.pk).filter(pk=patient.pk).exists():
-        raise _invalid(
+        raise ValidationFailed.on(
             "clinic_id", "unknown", _("You can write to a clinic once you have booked with it or visited it.")
         )
     return _conversation(clinic, patient, actor.user)
@@ -767,16 +765,18 @@ def message_send(
     body = _text("body", body, MESSAGE_LIMIT)
     client_id = _text("client_id", client_id, 64)
     if client_id and not CLIENT_ID.fullmatch(client_id):
-        raise _invalid("client_id", "invalid", _("Use letters, digits, dashes and underscores only."))
+        raise ValidationFailed.on(
+            "client_id", "invalid", _("Use letters, digits, dashes and underscores only.")
+        )
     if not body and upload is None:
-        raise _invalid("body", "required", _("Write a message or attach a file."))
+        raise ValidationFailed.on("body", "required", _("Write a message or attach a file."))
     kind = ""
     if upload is not None:
         kind = sniff_content_type(upload)
         if kind not in ATTACHMENT_TYPES:
-            raise _invalid("file", "unsupported_type", _("Attach a PDF, JPEG or PNG file."))
+            raise ValidationFailed.on("file", "unsupported_type", _("Attach a PDF, JPEG or PNG file."))
         if upload.size > ATTACHMENT_MAX:
-            raise _invalid("file", "too_large", _("Attach a file of at most 10 MB."))
+            raise ValidationFailed.on("file", "too_large", _("Attach a file of at most 10 MB."))
     if client_id:
         existing = Message.unscoped.filter(
             conversation=conversation, sender=actor.user, client_id=client_id
@@ -849,10 +849,12 @@ def conversation_read(*, actor, conversation: Conversation, side: str, message_i
     try:
         external_id = uuid.UUID(str(message_id))
     except ValueError:
-        raise _invalid("message_id", "unknown", _("Choose a message of this conversation.")) from None
+        raise ValidationFailed.on(
+            "message_id", "unknown", _("Choose a message of this conversation.")
+        ) from None
     message = Message.unscoped.filter(conversation=conversation, external_id=external_id).first()
     if message is None:
-        raise _invalid("message_id", "unknown", _("Choose a message of this conversation."))
+        raise ValidationFailed.on("message_id", "unknown", _("Choose a message of this conversation."))
     now = timezones.now()
     with transaction.atomic():
         moved = _mark_read(conversation, actor.user, side, message, now)
