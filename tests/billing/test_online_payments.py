@@ -430,3 +430,13 @@ def test_cancelling_after_a_partial_refund_gives_back_the_rest(cast, api, clinic
 
     totals = invoice_totals(Invoice.unscoped.get(appointment__external_id=held["id"]))
     assert totals.net_paid == 0 and totals.due == 0
+
+
+def test_paying_for_a_lapsed_hold_is_refused_and_opens_no_invoice(cast, api, clinic):
+    held = hold(api, cast.patient_user, clinic, local(6, 11))
+    Appointment.unscoped.filter(external_id=held["id"]).update(
+        hold_expires_at=timezones.now() - dt.timedelta(seconds=1)
+    )
+    answer = checkout(api, cast.patient_user, held["id"])
+    assert answer.status_code == 409 and answer.json()["code"] == "hold_expired"
+    assert not Invoice.unscoped.exists() and not OnlinePayment.unscoped.exists()

@@ -347,7 +347,7 @@ def _payable_invoice(actor, *, invoice_id=None, appointment_id=None) -> Invoice:
     """The acting patient's invoice to pay: one of theirs (or a dependant's) by id, or their appointment's
     (made now from its price if it has none yet)."""
     from shifa.records.policies import patients_of_user
-    from shifa.scheduling.models import Appointment
+    from shifa.scheduling.models import Appointment, AppointmentStatus
 
     patients = patients_of_user(actor.user)
     try:
@@ -359,6 +359,14 @@ def _payable_invoice(actor, *, invoice_id=None, appointment_id=None) -> Invoice:
             )
             if appointment is None:
                 raise NotFound()
+            lapsed = (
+                appointment.status == AppointmentStatus.HELD
+                and appointment.hold_expires_at <= timezones.now()
+            )
+            if lapsed or appointment.status in (AppointmentStatus.EXPIRED, AppointmentStatus.CANCELLED):
+                raise Conflict(
+                    _("The hold on this time has expired. Choose a time again."), code="hold_expired"
+                )
             invoice = invoice_for_appointment(appointment=appointment, user=actor.user)
             if invoice is None:
                 raise Conflict(_("This visit has no price to pay online."), code="nothing_to_pay")
