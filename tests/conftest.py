@@ -68,6 +68,15 @@ def _paytabs_in_process(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _hakeem_in_process(monkeypatch):
+    """No test calls Hakeem over the network: the client talks to the local Hakeem simulator in this process."""
+    from shifa.integrations.hakeem import client
+    from tests.support.inprocess import DjangoTransport
+
+    monkeypatch.setattr(client, "transport", DjangoTransport())
+
+
+@pytest.fixture(autouse=True)
 def _empty_job_queue_after_transactional_tests(request):
     """Procrastinate's tables are not Django-managed, so a ``transaction=True`` test's flush leaves the jobs it
     queued; empty them so that the next test on this worker starts with no jobs."""

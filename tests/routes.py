@@ -747,6 +747,9 @@ BODIES = {
     ("POST", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/vitals"): _VITALS,
     ("POST", "/api/v1/clinics/{clinic_id}/patients/{patient_id}/vitals"): _VITALS,
     ("POST", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/diagnoses"): {"code": "466.0"},
+    ("PATCH", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/diagnoses/{item_id}"): {
+        "plain_words": "Chest cold"
+    },
     ("POST", "/api/v1/clinics/{clinic_id}/visits/{visit_id}/prescriptions"): {
         "medication": "paracetamol",
         "strength": "500 mg",
@@ -1189,6 +1192,15 @@ NEEDS_ROUTE |= routes_subscriptions.NEEDS_ROUTE
 from tests import routes_family, routes_insurance  # noqa: E402
 
 for _module in (routes_insurance, routes_family):
+    BODIES.update(_module.BODIES)
+    QUERIES.update(_module.QUERIES)
+    PROVIDERS.update(_module.PROVIDERS)
+    NEEDS_ROUTE |= _module.NEEDS_ROUTE
+
+# … and those of Hakeem: the sync monitor, the clinic's sync states and third-party orders, history imports.
+from tests import routes_hakeem, routes_hakeem_history  # noqa: E402
+
+for _module in (routes_hakeem, routes_hakeem_history):
     BODIES.update(_module.BODIES)
     QUERIES.update(_module.QUERIES)
     PROVIDERS.update(_module.PROVIDERS)

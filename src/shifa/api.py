@@ -97,6 +97,8 @@ def _mount_routers() -> None:
     from shifa.documents.api import router as documents_router
     from shifa.family.api import router as family_router
     from shifa.insurance.api import router as insurance_router
+    from shifa.integrations.hakeem.api import router as hakeem_router
+    from shifa.integrations.hakeem.history.api import router as hakeem_history_router
     from shifa.notifications.api import router as notifications_router
     from shifa.records.api import router as records_router
     from shifa.records.patient_api import router as my_record_router
@@ -128,6 +130,8 @@ def _mount_routers() -> None:
     api.add_router("", family_router)
     api.add_router("", payments_router)
     api.add_router("", billing_router)
+    api.add_router("", hakeem_router)
+    api.add_router("", hakeem_history_router)
 
 
 _mount_routers()

@@ -306,3 +306,39 @@ def test_running_prescriptions_follow_duration_and_the_latest_version(cast, api)
     # Four days later the three-day course is over.
     with time_machine(timezones.now() + dt.timedelta(days=4)):
         assert api(cast.patient_user).get("/api/v1/me/record").json()["current_prescriptions"] == []
+
+
+def test_an_amendment_corrects_a_diagnosis_in_place(cast, api):
+    original = committed_visit(cast, api)
+    doctor = api(cast.staff_a["doctor"])
+    url = f"{base(cast.clinic_a)}/visits"
+    amendment = doctor.post(f"{url}/{original['id']}/amendments", {"reason": "Wrong code"}).json()
+    primary = next(d for d in amendment["diagnoses"] if d["rank"] == "primary")
+    secondary = next(d for d in amendment["diagnoses"] if d["rank"] == "secondary")
+    row = f"{url}/{amendment['id']}/diagnoses/{primary['id']}"
+
+    corrected = doctor.patch(row, {"code": "401.1", "plain_words": "Blood pressure"})
+    assert corrected.status_code == 200, corrected.content
+    (shown,) = [d for d in corrected.json()["diagnoses"] if d["id"] == primary["id"]]
+    assert shown["coding"]["code"] == "401.1" and shown["plain_words"] == "Blood pressure"
+    copy = VisitDiagnosis.unscoped.get(external_id=primary["id"])
+    assert copy.lineage is not None  # still the original's diagnosis, corrected
+
+    # A code already in the visit, an unknown code, demoting the primary: refused on their field.
+    taken = doctor.patch(row, {"code": secondary["coding"]["code"]})
+    assert taken.status_code == 422 and taken.json()["errors"][0]["field"] == "code"
+    assert doctor.patch(row, {"code": "999.99x"}).status_code == 422
+    demoted = doctor.patch(row, {"rank": "secondary"})
+    assert demoted.status_code == 422 and demoted.json()["errors"][0]["field"] == "rank"
+    # Making the secondary one primary demotes the other.
+    promoted = doctor.patch(f"{url}/{amendment['id']}/diagnoses/{secondary['id']}", {"rank": "primary"})
+    ranks = {d["id"]: d["rank"] for d in promoted.json()["diagnoses"]}
+    assert ranks == {primary["id"]: "secondary", secondary["id"]: "primary"}
+
+    # A committed visit cannot be corrected in place; the original's rows are not reachable through the amendment.
+    committed_row = f"{url}/{original['id']}/diagnoses/{original['diagnoses'][0]['id']}"
+    assert doctor.patch(committed_row, {"plain_words": "x"}).status_code == 409
+    assert (
+        doctor.patch(f"{url}/{amendment['id']}/diagnoses/{original['diagnoses'][0]['id']}", {}).status_code
+        == 404
+    )

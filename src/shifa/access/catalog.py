@@ -168,6 +168,21 @@ PERMISSIONS = [
     PermissionSpec("documents.create", "clinic", _("Prepare documents (letters) for the clinic")),
     PermissionSpec("access.view_roles", "clinic", _("See the clinic's roles and their permissions")),
     PermissionSpec("access.manage_roles", "clinic", _("Adjust the permissions of the clinic's roles")),
+    PermissionSpec(
+        "hakeem.view_sync",
+        "clinic",
+        _("See whether the clinic's records reached Hakeem, the national health record"),
+    ),
+    PermissionSpec(
+        "hakeem.import_history",
+        "clinic",
+        _("Import a patient's history from Hakeem, with the patient's consent"),
+    ),
+    PermissionSpec(
+        "hakeem.monitor",
+        "platform",
+        _("See what the clinics send to Hakeem, why it failed, and send it again"),
+    ),
     PermissionSpec("platform.use_console", "platform", _("Open the platform console")),
     PermissionSpec("platform.view_clinics", "platform", _("See every clinic")),
     PermissionSpec("platform.view_audit", "platform", _("Search the audit log")),
@@ -235,8 +250,11 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "platform.manage_reference": True,
         "platform.manage_subscription_plans": True,
         "billing.revenue": True,
+        "hakeem.monitor": True,
     },
     GENERAL_ADMIN: {
+        "hakeem.view_sync": True,
+        "hakeem.import_history": True,
         **_EVERY_STAFF,
         "billing.claims": True,
         "billing.refund_online": True,
@@ -253,6 +271,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "messaging.care_team": False,
     },
     CLINIC_ADMIN: {
+        "hakeem.view_sync": True,
+        "hakeem.import_history": True,
         **_EVERY_STAFF,
         "billing.claims": True,
         "billing.refund_online": True,
@@ -281,6 +301,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "messaging.care_team": True,
     },
     ASSISTANT_DOCTOR: {
+        "hakeem.view_sync": True,
+        "hakeem.import_history": True,
         **_EVERY_STAFF,
         "tenancy.view_members": False,
         "records.view_chart": True,
@@ -293,6 +315,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "messaging.care_team": True,
     },
     NURSE: {
+        "hakeem.view_sync": True,
+        "hakeem.import_history": True,
         **_EVERY_STAFF,
         "tenancy.view_members": False,
         "documents.create": False,
@@ -303,6 +327,8 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
         "messaging.care_team": True,
     },
     DOCTOR: {
+        "hakeem.view_sync": True,
+        "hakeem.import_history": True,
         **_EVERY_STAFF,
         "family.care": True,
         "billing.view": False,

@@ -90,5 +90,24 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
             "/simulators/google-play/androidpublisher/v3/applications/{package_name}/purchases/subscriptions/{play_product_id}/tokens/{purchase_token}:acknowledge",
         ),
         ("POST", "/simulators/google-play/control/purchases"),
+        # The local Hakeem simulator (only when SHIFA_SIMULATORS): Hakeem's FHIR R4 API, called server to server with
+        # Hakeem's bearer token (metadata is open; an unsupported type answers 404 and a body that is not a
+        # transaction 400 before the token is looked at); the simulator's control page and its forms.
+        ("POST", "/simulators/hakeem/fhir"),
+        ("POST", "/simulators/hakeem/fhir/"),
+        ("GET", "/simulators/hakeem/fhir/metadata"),
+        ("GET", "/simulators/hakeem/fhir/{resource_type}"),
+        ("POST", "/simulators/hakeem/fhir/{resource_type}"),
+        ("PUT", "/simulators/hakeem/fhir/{resource_type}"),
+        ("GET", "/simulators/hakeem/fhir/{resource_type}/{fhir_id}"),
+        ("PUT", "/simulators/hakeem/fhir/{resource_type}/{fhir_id}"),
+        ("GET", "/simulators/hakeem/fhir/{resource_type}/{fhir_id}/_history"),
+        ("GET", "/simulators/hakeem/fhir/{resource_type}/{fhir_id}/_history/{version_id}"),
+        ("GET", "/simulators/hakeem/fhir/{resource_type}/{fhir_id}/$everything"),
+        ("GET", "/simulators/hakeem/"),
+        ("POST", "/simulators/hakeem/control/switch"),
+        ("POST", "/simulators/hakeem/control/tasks/{fhir_id}/status"),
+        ("POST", "/simulators/hakeem/control/reset"),
+        ("GET", "/simulators/hakeem/control/resources/{resource_type}/{fhir_id}"),
     }
 )

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from shifa.core import timezones
 from shifa.core.errors import Conflict, FieldError, NotFound, ValidationFailed
+from shifa.integrations.hakeem.actions import care_plan_queue
 
 from . import items as plan_items
 from .models import CarePlan, CarePlanTemplate, CareStep, PlanStatus, StepKind, StepStatus, TaskKind
@@ -307,6 +308,7 @@ def plan_create(
                 clinic=clinic,
                 url=f"/app/plans/{plan.external_id}",
             )
+        care_plan_queue(plan)
         return plan
 
 
@@ -337,6 +339,7 @@ def plan_stop(*, actor, plan_id, reason: str = "") -> CarePlan:
         CareStep.objects.for_clinic(clinic).filter(plan=plan, status=StepStatus.OPEN).update(
             status=StepStatus.CANCELLED, updated_at=now
         )
+        care_plan_queue(plan)
         return plan
 
 
@@ -405,6 +408,7 @@ def step_book(*, actor, plan_id, step_id, starts_at: dt.datetime):
         )
         step.appointment = appointment
         step.save(update_fields=["appointment", "updated_at"])
+        care_plan_queue(plan)
         return appointment
 
 
@@ -430,6 +434,7 @@ def step_done(*, actor, plan_id, step_id) -> CareStep:
 def _done(step: CareStep, user) -> CareStep:
     step.status, step.done_at, step.done_by = StepStatus.DONE, timezones.now(), user
     step.save(update_fields=["status", "done_at", "done_by", "updated_at"])
+    care_plan_queue(step.plan)
     return step
 
 

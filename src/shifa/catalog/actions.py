@@ -9,6 +9,7 @@ from django.db import models, transaction
 
 from .models import (
     Diagnosis,
+    Facility,
     ImagingStudy,
     InsuranceCompany,
     LabTest,
@@ -31,6 +32,7 @@ SHIPPED_LISTS = {
     "vital_signs": VitalSignType,
     "lab_tests": LabTest,
     "imaging_studies": ImagingStudy,
+    "facilities": Facility,
 }
 
 

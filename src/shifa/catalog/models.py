@@ -37,6 +37,32 @@ class Diagnosis(BaseModel):
         return f"{self.display_code} {self.title}"
 
 
+class FacilityKind(models.TextChoices):
+    HOSPITAL = "hospital", _("Hospital")
+    HEALTH_CENTRE = "health_centre", _("Health centre")
+    LABORATORY = "laboratory", _("Laboratory")
+    IMAGING = "imaging", _("Imaging centre")
+
+
+class Facility(NamedInTwoLanguages, BaseModel):
+    """A public facility on Hakeem that can fulfil our clinics' third-party orders (lab tests, imaging,
+    prescriptions). [U] ``code`` is ours until the EHS interface agreement gives Hakeem's facility codes."""
+
+    code = models.SlugField(_("code"), max_length=60, unique=True)
+    kind = models.CharField(_("kind"), max_length=14, choices=FacilityKind.choices)
+    name_en = models.CharField(_("name (English)"), max_length=200)
+    name_ar = models.CharField(_("name (Arabic)"), max_length=200)
+    city = models.CharField(_("city"), max_length=60, blank=True)
+    is_active = models.BooleanField(_("in use"), default=True)
+
+    class Meta:
+        verbose_name = _("Hakeem facility")
+        verbose_name_plural = _("Hakeem facilities")
+
+    def __str__(self) -> str:
+        return self.name_en
+
+
 class InsurerKind(models.TextChoices):
     INSURER = "insurer", _("Insurance company")
     TPA = "tpa", _("Claims administrator (TPA)")

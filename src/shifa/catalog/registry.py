@@ -117,6 +117,15 @@ LISTS: dict[str, ReferenceList] = {
             order=("modality", "name_en"),
         ),
         ReferenceList(
+            "facilities",
+            models.Facility,
+            _("Hakeem facilities"),
+            columns=("name_en", "name_ar", "kind", "city", "is_active"),
+            search=("code", *_NAMES, "city"),
+            fields=("code", "kind", *_NAMES, "city", "is_active"),
+            order=("kind", "name_en"),
+        ),
+        ReferenceList(
             "insurers",
             models.InsuranceCompany,
             _("Insurance companies"),

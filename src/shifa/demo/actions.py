@@ -36,6 +36,9 @@ PATIENTS = [
     ("patient3@demo.shifa.jo", "Khaled Zoubi", "خالد الزعبي", dt.date(1958, 11, 30), "male", "+962791000003"),
 ]
 
+#: Khaled's national number: Hakeem (the local simulator) holds his history from Al Bashir Hospital, to import.
+NATIONAL_IDS = {"patient3@demo.shifa.jo": "9581001234"}
+
 PLATFORM_ADMIN = ("admin@demo.shifa.jo", "Platform Admin")
 
 
@@ -96,13 +99,20 @@ def load_demo() -> dict[str, int]:
             user = _user(email, name, phone=phone, phone_verified=True)
             if not Patient.objects.filter(user=user).exists():
                 patient_create(
-                    user=user, full_name=name, full_name_ar=name_ar, date_of_birth=born, sex=sex, phone=phone
+                    user=user,
+                    full_name=name,
+                    full_name_ar=name_ar,
+                    date_of_birth=born,
+                    sex=sex,
+                    phone=phone,
+                    national_id=NATIONAL_IDS.get(email, ""),
                 )
         _demo_record(clinics["amman"])
         _demo_care(clinics["amman"])
         _demo_telehealth(clinics["amman"])
         _demo_booking(clinics["amman"])
         _demo_plans()
+        _demo_hakeem(clinics["amman"])
     return {
         "users": User.objects.filter(email__endswith="@demo.shifa.jo").count(),
         "clinics": Clinic.objects.filter(slug__in=clinics).count(),
@@ -115,6 +125,7 @@ def _demo_record(clinic: Clinic) -> None:
     one committed visit by Dr. Sami Odeh with vital signs, two diagnoses and a prescription. Through the same
     actions as the product (needs the reference data, loaded before the demo)."""
     from shifa.access.policies import Actor
+    from shifa.catalog.actions import reference_list_load
     from shifa.catalog.models import Diagnosis
     from shifa.records import actions as records
 
@@ -168,7 +179,47 @@ def _demo_record(clinic: Clinic) -> None:
             "instructions": "Take it at the same time each day",
         },
     )
+    reference_list_load("facilities")
+    records.order_add(  # a third-party order: the HbA1c is drawn at the public health laboratories
+        actor=staff,
+        visit_id=visit.external_id,
+        kind="lab",
+        test="4548-4",
+        note="Fasting not needed",
+        facility="central-public-health-lab",
+    )
     records.visit_commit(actor=staff, visit_id=visit.external_id)
+
+
+def _demo_hakeem(clinic: Clinic) -> None:
+    """Khaled Zoubi shares his record with the Amman clinic, and Hakeem (the local simulator) holds his earlier
+    care at Al Bashir Hospital: the clinic can import it with his consent."""
+    from django.conf import settings
+
+    from shifa.access.policies import Actor
+    from shifa.records import actions as records
+    from shifa.records.models import Grant
+
+    email = "patient3@demo.shifa.jo"
+    patient = Patient.objects.filter(user__email=email).select_related("user").first()
+    if patient is None or not patient.national_id:
+        return
+    if not Grant.objects.filter(patient=patient, clinic=clinic).exists():
+        records.grant_create(
+            actor=Actor(user=patient.user, roles=frozenset({catalog.PATIENT})), clinic_id=clinic.external_id
+        )
+    if settings.SHIFA_SIMULATORS:
+        from shifa.integrations.hakeem.fhir import NATIONAL_ID_SYSTEM
+        from shifa.simulators.hakeem.actions import history_seed
+
+        history_seed(
+            national_id=patient.national_id,
+            national_id_system=NATIONAL_ID_SYSTEM,
+            full_name=patient.full_name,
+            full_name_ar=patient.full_name_ar,
+            birth_date=patient.date_of_birth,
+            gender=patient.sex,
+        )
 
 
 def _demo_care(clinic: Clinic) -> None:

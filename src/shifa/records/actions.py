@@ -188,7 +188,11 @@ def patient_identity_update(*, actor, patient_id=None, changes: dict) -> Patient
             patient.blood_group = _choice("blood_group", changes["blood_group"], BloodGroup)
         if "national_id" in changes:
             _set_national_id(patient, changes["national_id"])
-        return _save_patient(patient)
+        _save_patient(patient)
+        from shifa.integrations.hakeem.actions import patient_queue
+
+        patient_queue(patient)  # Hakeem's copy of the patient is corrected too
+        return patient
 
 
 # --- sharing (ID-5) ----------------------------------------------------------------------------------------------
@@ -311,7 +315,12 @@ def condition_record(
     diagnosis = _diagnosis(code)
     if since is not None and since > timezones.now().date():
         raise ValidationFailed.on("since", "in_future", _("The date cannot be in the future."))
-    return _fact_create(Condition, access, actor, note, diagnosis=diagnosis, since=since)
+    with transaction.atomic():
+        fact = _fact_create(Condition, access, actor, note, diagnosis=diagnosis, since=since)
+        from shifa.integrations.hakeem.actions import condition_queue
+
+        condition_queue(fact)
+        return fact
 
 
 def medication_statement_record(
@@ -375,6 +384,10 @@ def fact_status_set(*, actor, kind: str, fact_id, status: str) -> object:
             raise NotFound()
         fact.status = status
         fact.save(update_fields=["status", "updated_at"])
+        if isinstance(fact, Condition):
+            from shifa.integrations.hakeem.actions import condition_queue
+
+            condition_queue(fact)
         return fact
 
 
@@ -580,7 +593,7 @@ def vitals_record(
         else:
             access = policies.chart_access(actor, patient_id)
             visit, patient, clinic_id = None, access.patient, access.clinic_id
-        return [
+        vitals = [
             Vital.unscoped.create(
                 clinic_id=clinic_id,
                 patient=patient,
@@ -592,6 +605,11 @@ def vitals_record(
             )
             for kind, value in rows
         ]
+        if visit is None:  # final at once; a visit's vitals go to Hakeem when it is committed
+            from shifa.integrations.hakeem.actions import vitals_queue
+
+            vitals_queue(vitals)
+        return vitals
 
 
 def diagnosis_add(
@@ -617,6 +635,45 @@ def diagnosis_add(
             plain_words=_text("plain_words", plain_words, 500),
             position=existing.count(),
         )
+
+
+def diagnosis_update(
+    *,
+    actor,
+    visit_id,
+    part_id,
+    code: str | None = None,
+    rank: str | None = None,
+    plain_words: str | None = None,
+) -> VisitDiagnosis:
+    """Correct a diagnosis of a visit being written (in an amendment, most often): its code, rank or plain words.
+    It stays the same diagnosis: on Hakeem the same Condition is updated. Making it primary makes the earlier
+    primary one secondary; the primary one cannot simply be demoted (make another one primary instead)."""
+    with transaction.atomic():
+        part = _part(actor, VisitDiagnosis, part_id)
+        if str(part.visit.external_id) != str(visit_id):
+            raise NotFound()
+        visit = _draft(actor, visit_id)
+        part = VisitDiagnosis.objects.for_clinic(visit.clinic_id).select_for_update().get(pk=part.pk)
+        siblings = VisitDiagnosis.objects.for_clinic(visit.clinic_id).filter(visit=visit).exclude(pk=part.pk)
+        if code is not None:
+            diagnosis = _diagnosis(code)
+            if siblings.filter(diagnosis=diagnosis).exists():
+                raise ValidationFailed.on("code", "duplicate", _("This diagnosis is already in the visit."))
+            part.diagnosis = diagnosis
+        if rank is not None:
+            _choice("rank", rank, Rank)
+            if rank == Rank.SECONDARY and part.rank == Rank.PRIMARY:
+                raise ValidationFailed.on(
+                    "rank", "primary_needed", _("Make another diagnosis primary instead.")
+                )
+            if rank == Rank.PRIMARY:
+                siblings.filter(rank=Rank.PRIMARY).update(rank=Rank.SECONDARY)
+            part.rank = rank
+        if plain_words is not None:
+            part.plain_words = _text("plain_words", plain_words, 500)
+        part.save()
+        return part
 
 
 def _part(actor, model, part_id):
@@ -741,6 +798,10 @@ def prescription_add(*, actor, visit_id, data: dict) -> Prescription:
         errors.append(FieldError("duration_days", "out_of_range", _("Give 1 to 3650 days.")))
     if duration is None and data.get("frequency") not in (Frequency.AS_NEEDED, Frequency.ONCE):
         errors.append(FieldError("duration_days", "required", _("Give how many days it is taken.")))
+    try:
+        facility = _facility(data.get("facility"))
+    except ValidationFailed as exc:
+        errors.extend(exc.errors)
     if errors:
         raise ValidationFailed(errors=errors)
     with transaction.atomic():
@@ -761,12 +822,34 @@ def prescription_add(*, actor, visit_id, data: dict) -> Prescription:
             instructions=_text("instructions", data.get("instructions") or "", 1000),
             allergy_warnings=allergy_warnings(visit.patient, medication),
             position=lines.count(),
+            facility=facility,
         )
 
 
+def _facility(code_or_id):
+    """A Hakeem facility to fulfil a third-party order (HK-1), or ``None``."""
+    from shifa.catalog.models import Facility
+
+    if not code_or_id:
+        return None
+    found = _by_code_or_id(Facility.objects.filter(is_active=True), code_or_id)
+    if found is None:
+        raise ValidationFailed.on("facility", "unknown", _("Choose a Hakeem facility from the list."))
+    return found
+
+
 def order_add(
-    *, actor, visit_id, kind: str, test=None, urgency: str = Urgency.ROUTINE, note: str = ""
+    *,
+    actor,
+    visit_id,
+    kind: str,
+    test=None,
+    urgency: str = Urgency.ROUTINE,
+    note: str = "",
+    facility=None,
 ) -> Order:
+    """Order a lab test or imaging study; with a ``facility``, a third-party order fulfilled at that Hakeem
+    facility."""
     from shifa.catalog.models import ImagingStudy, LabTest
 
     _choice("kind", kind, OrderKind)
@@ -790,6 +873,7 @@ def order_add(
         imaging=imaging,
         urgency=urgency,
         note=_text("note", note, 1000),
+        facility=_facility(facility),
     )
 
 
@@ -907,6 +991,9 @@ def visit_commit(*, actor, visit_id) -> Visit:
         from shifa.adherence.actions import schedules_for_visit
 
         schedules_for_visit(visit)  # the medication reminders of its prescription (CP-3)
+        from shifa.integrations.hakeem.actions import visit_queue
+
+        visit_queue(visit)  # owed to Hakeem, the national record (HK-1)
         appointment = visit.appointment
         if (
             visit.amends_id is None
@@ -969,6 +1056,7 @@ def _copy_visit(actor, source: Visit, original: Visit, reason: str) -> Visit:
     )
     for model in (VisitDiagnosis, Prescription, Order, Referral, SickLeave):
         for row in model.objects.for_clinic(clinic_id).filter(visit=source).order_by("id"):
+            row.lineage = row.lineage or row.external_id  # the same diagnosis, line or order, corrected
             row.pk = None
             row.id = None
             row.external_id = uuid.uuid4()

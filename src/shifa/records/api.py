@@ -321,6 +321,28 @@ _part_routes(
     _adder(out.DiagnosisIn, lambda a, v, p: actions.diagnosis_add(actor=a, visit_id=v, **p.dict())),
     "Add an ICD-9-CM diagnosis (primary or secondary)",
 )
+
+
+@router.patch(
+    "/clinics/{clinic_id}/visits/{visit_id}/diagnoses/{item_id}",
+    response=OK,
+    operation_id="records_correct_diagnosis",
+    summary="Correct a diagnosis of a visit being written (its code, rank or plain words)",
+    **WRITE,
+)
+def correct_diagnosis(
+    request: HttpRequest,
+    clinic_id: uuid.UUID,
+    visit_id: uuid.UUID,
+    item_id: uuid.UUID,
+    payload: out.DiagnosisPatch,
+):
+    actions.diagnosis_update(
+        actor=request.actor, visit_id=visit_id, part_id=item_id, **payload.dict(exclude_unset=True)
+    )
+    return _visit(request, visit_id)
+
+
 _part_routes(
     "prescriptions",
     "prescription",

@@ -126,6 +126,8 @@ class PatientFact(TenantModel):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("recorded by")
     )
+    #: Filed from the patient's history on Hakeem (HK-3): the Hakeem resource it came from (``Type/id``).
+    hakeem_ref = models.CharField(_("imported from Hakeem"), max_length=200, blank=True, editable=False)
 
     class Meta(TenantModel.Meta):
         abstract = True
@@ -276,6 +278,9 @@ class VisitPart(TenantModel):
     """A row written in a visit; immutable once the visit is committed."""
 
     visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="+", verbose_name=_("visit"))
+    #: The row of the original visit this one was copied from (through every amendment): one diagnosis, line or
+    #: order keeps one identity on Hakeem however often the visit is corrected. Empty: the row is its own origin.
+    lineage = models.UUIDField(null=True, blank=True, editable=False)
 
     class Meta(TenantModel.Meta):
         abstract = True
@@ -398,6 +403,15 @@ class Prescription(VisitPart):
     instructions = EncryptedTextField(_("instructions"), blank=True)
     allergy_warnings = models.JSONField(_("allergy warnings"), default=list, blank=True)
     position = models.PositiveSmallIntegerField(default=0)
+    #: A third-party order (HK-1): fulfilled at this Hakeem facility instead of by the patient's choice.
+    facility = models.ForeignKey(
+        "catalog.Facility",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("fulfilled at (Hakeem)"),
+    )
 
     class Meta(VisitPart.Meta):
         verbose_name = _("prescription line")
@@ -441,6 +455,15 @@ class Order(VisitPart):
     )
     urgency = models.CharField(_("urgency"), max_length=8, choices=Urgency.choices, default=Urgency.ROUTINE)
     note = EncryptedTextField(_("note"), blank=True)
+    #: A third-party order (HK-1): fulfilled at this Hakeem facility instead of by the patient's choice.
+    facility = models.ForeignKey(
+        "catalog.Facility",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("fulfilled at (Hakeem)"),
+    )
 
     class Meta(VisitPart.Meta):
         verbose_name = _("order")
@@ -558,6 +581,8 @@ class Vital(TenantModel):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("recorded by")
     )
+    #: Filed from the patient's history on Hakeem (HK-3): the Hakeem resource it came from (``Type/id``).
+    hakeem_ref = models.CharField(_("imported from Hakeem"), max_length=200, blank=True, editable=False)
 
     class Meta(TenantModel.Meta):
         verbose_name = _("vital sign reading")

@@ -291,7 +291,9 @@ def visit_record(visit: Visit, *, versions: QuerySet[Visit]) -> VisitRecord:
     """Everything written in ``visit``; ``versions`` are the visits the reader may see (for the amendments)."""
     clinic_id = visit.clinic_id
     orders = list(
-        Order.objects.for_clinic(clinic_id).filter(visit=visit).select_related("lab_test", "imaging")
+        Order.objects.for_clinic(clinic_id)
+        .filter(visit=visit)
+        .select_related("lab_test", "imaging", "facility")
     )
     root = visit.amends_id or visit.pk
     # Results arrive on the order they were made for; an amendment copies the orders, so the results of the same
@@ -312,7 +314,9 @@ def visit_record(visit: Visit, *, versions: QuerySet[Visit]) -> VisitRecord:
             VisitDiagnosis.objects.for_clinic(clinic_id).filter(visit=visit).select_related("diagnosis")
         ),
         prescriptions=list(
-            Prescription.objects.for_clinic(clinic_id).filter(visit=visit).select_related("medication")
+            Prescription.objects.for_clinic(clinic_id)
+            .filter(visit=visit)
+            .select_related("medication", "facility")
         ),
         orders=orders,
         results=results,

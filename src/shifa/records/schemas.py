@@ -54,6 +54,12 @@ class DiagnosisIn(Schema):
     plain_words: str = Field("", max_length=500, description="The diagnosis in words the patient understands")
 
 
+class DiagnosisPatch(Schema):
+    code: str | None = Field(None, max_length=8, examples=["250.02"])
+    rank: str | None = Field(None, pattern="^(primary|secondary)$")
+    plain_words: str | None = Field(None, max_length=500)
+
+
 class PrescriptionIn(Schema):
     medication: str = Field(..., max_length=80, description="Medication code (or id) from the catalog")
     form: str = Field("", max_length=30)
@@ -65,6 +71,11 @@ class PrescriptionIn(Schema):
     timing: str = Field("", max_length=14, examples=["after_meals"])
     duration_days: int | None = Field(None, examples=[7])
     instructions: str = Field("", max_length=1000)
+    facility: str = Field(
+        "",
+        max_length=60,
+        description="A Hakeem facility's code: the line becomes a third-party order filled there",
+    )
 
 
 class OrderIn(Schema):
@@ -74,6 +85,9 @@ class OrderIn(Schema):
     )
     urgency: str = Field("routine", pattern="^(routine|urgent)$")
     note: str = Field("", max_length=1000)
+    facility: str = Field(
+        "", max_length=60, description="A Hakeem facility's code: a third-party order fulfilled there"
+    )
 
 
 class ReferralIn(Schema):
@@ -246,6 +260,7 @@ def prescription_out(row, language: str) -> dict:
         "instructions": row.instructions,
         "allergy_warnings": row.allergy_warnings,
         "as_text": prescription_text(row),
+        "facility": _facility(row.facility, language),
     }
 
 
@@ -287,8 +302,14 @@ def order_out(row, language: str, results: list | None = None) -> dict:
         "test": {"name": test.display_name(language), "coding": coding},
         "urgency": row.urgency,
         "note": row.note,
+        "facility": _facility(row.facility, language),
         "results": [result_out(r) for r in (results or [])],
     }
+
+
+def _facility(place, language: str) -> dict | None:
+    """The Hakeem facility a third-party order is fulfilled at."""
+    return {"code": place.code, "name": place.display_name(language)} if place is not None else None
 
 
 def referral_out(row, language: str) -> dict:
@@ -313,7 +334,7 @@ def vital_out(row, language: str) -> dict:
         "unit": kind.unit,
         "flag": flag,
         "taken_at": _z(row.taken_at),
-        "source": getattr(row, "source", "clinic"),
+        "source": "hakeem" if getattr(row, "hakeem_ref", "") else getattr(row, "source", "clinic"),
     }
 
 
@@ -391,6 +412,7 @@ def _fact_base(row, language: str) -> dict:
         "note": row.note,
         "clinic": _named(row.clinic, language),
         "recorded_at": _z(row.created_at),
+        "from_hakeem": bool(row.hakeem_ref),
     }
 
 

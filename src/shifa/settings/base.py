@@ -17,7 +17,9 @@ Environment variables:
     CHIME_REGION     the Chime SDK control region and media region, when VIDEO_PROVIDER=chime
     PAYTABS_BASE_URL, PAYTABS_PROFILE_ID, PAYTABS_SERVER_KEY  the PayTabs PT2 account (shifa.billing.paytabs);
                      unset, payments go to the local PayTabs simulator under /simulators/paytabs
-    SHIFA_SIMULATORS local simulators of outside services (PayTabs, Google Play) under /simulators; on by
+    HAKEEM_FHIR_URL, HAKEEM_TOKEN, HAKEEM_SYNC  Hakeem's FHIR R4 endpoint and bearer token (shifa.integrations.hakeem);
+                     unset, records go to the local Hakeem simulator under /simulators/hakeem/fhir
+    SHIFA_SIMULATORS local simulators of outside services (PayTabs, Google Play, Hakeem) under /simulators; on by
                      default, off in production
     DEBUG, ALLOWED_HOSTS, PORT, LOG_LEVEL, SHIFA_RUN_WORKER, TRUST_REQUEST_ID
 """
@@ -100,6 +102,8 @@ INSTALLED_APPS = [
     "shifa.simulators.paytabs",
     "shifa.subscriptions",
     "shifa.simulators.googleplay",
+    "shifa.integrations.hakeem",
+    "shifa.simulators.hakeem",
     "shifa.notifications",
     "shifa.documents",
     "shifa.catalog",
@@ -322,6 +326,19 @@ if not PAYTABS_BASE_URL:  # the local simulator, sharing a generated server key 
     PAYTABS_BASE_URL = SHIFA_PUBLIC_URL + "/simulators/paytabs"
     PAYTABS_SERVER_KEY = PAYTABS_SERVER_KEY or secrets.load_or_create(
         DATA_DIR, "paytabs_simulator_key", secrets.new_secret_key
+    )
+
+# Hakeem, Jordan's national EHR (shifa.integrations.hakeem; docs/decisions/0024-hakeem-sync.md): a FHIR R4 server
+# and its bearer token. Unset, the local Hakeem simulator stands in, sharing a generated token with it.
+HAKEEM_FHIR_URL = os.environ.get("HAKEEM_FHIR_URL", "").rstrip("/")
+HAKEEM_TOKEN = os.environ.get("HAKEEM_TOKEN") or ""
+HAKEEM_TIMEOUT_SECONDS = float(os.environ.get("HAKEEM_TIMEOUT_SECONDS", "10"))
+#: Committed records are queued for Hakeem; off, nothing is queued (a deployment without an EHS agreement).
+HAKEEM_SYNC = env_bool("HAKEEM_SYNC", True)
+if not HAKEEM_FHIR_URL:
+    HAKEEM_FHIR_URL = SHIFA_PUBLIC_URL + "/simulators/hakeem/fhir"
+    HAKEEM_TOKEN = HAKEEM_TOKEN or secrets.load_or_create(
+        DATA_DIR, "hakeem_simulator_token", secrets.new_secret_key
     )
 
 # Patients' subscriptions (shifa.subscriptions; docs/decisions/0019-subscriptions.md).

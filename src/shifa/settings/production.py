@@ -15,6 +15,9 @@ SHIFA_SIMULATORS = env_bool("SHIFA_SIMULATORS", False)  # noqa: F405
 # PayTabs Jordan itself unless another endpoint is named; without a server key online payment is unavailable.
 PAYTABS_BASE_URL = os.environ.get("PAYTABS_BASE_URL", "https://secure-jordan.paytabs.com").rstrip("/")
 PAYTABS_SERVER_KEY = os.environ.get("PAYTABS_SERVER_KEY", "")
+# Hakeem only where EHS gave us an endpoint; without one, records stay queued (HAKEEM_SYNC may turn queueing off).
+HAKEEM_FHIR_URL = os.environ.get("HAKEEM_FHIR_URL", "").rstrip("/")
+HAKEEM_TOKEN = os.environ.get("HAKEEM_TOKEN", "")
 
 # Files (documents, uploads) in S3-compatible object storage when a bucket is named; never public: the product
 # hands them out through permission-checked views and short-lived signed links.

@@ -7,4 +7,5 @@ from django.urls import include, path
 urlpatterns: list = [
     path("paytabs/", include("shifa.simulators.paytabs.urls")),
     path("google-play/", include("shifa.simulators.googleplay.urls")),
+    path("hakeem/", include("shifa.simulators.hakeem.urls")),
 ]

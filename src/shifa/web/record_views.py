@@ -22,6 +22,7 @@ from shifa.access.policies import has_permission
 from shifa.catalog.models import Diagnosis, ImagingStudy, LabTest, Medication, VitalSignType
 from shifa.core import timezones
 from shifa.core.errors import NotFound, Problem
+from shifa.integrations.hakeem import queries as hakeem_queries
 from shifa.records import actions, queries
 from shifa.records.models import (
     DoseUnit,
@@ -76,6 +77,30 @@ class DiagnosisForm(forms.Form):
     )
 
 
+def _facilities() -> list[tuple[str, str]]:
+    """The Hakeem facilities a third-party order may go to, in the reader's language."""
+    from django.utils.translation import get_language
+
+    from shifa.catalog.models import Facility
+
+    language = get_language()
+    return [("", "—")] + [
+        (f.code, f.display_name(language))
+        for f in Facility.objects.filter(is_active=True).order_by("name_en")
+    ]
+
+
+def _facility_field() -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=gettext_lazy("Fulfilled at (Hakeem facility)"),
+        choices=_facilities,
+        required=False,
+        help_text=gettext_lazy(
+            "Leave empty unless a public facility on Hakeem is to fill it (a third-party order)"
+        ),
+    )
+
+
 class PrescriptionForm(forms.Form):
     medication = forms.CharField(
         label=gettext_lazy("Medication"),
@@ -96,6 +121,7 @@ class PrescriptionForm(forms.Form):
         label=gettext_lazy("Days"), required=False, min_value=1, max_value=3650
     )
     instructions = forms.CharField(label=gettext_lazy("Instructions"), required=False, max_length=1000)
+    facility = _facility_field()
 
 
 class OrderForm(forms.Form):
@@ -110,6 +136,7 @@ class OrderForm(forms.Form):
     )
     urgency = forms.ChoiceField(label=gettext_lazy("Urgency"), choices=Urgency.choices)
     note = forms.CharField(label=gettext_lazy("Note"), required=False, max_length=1000)
+    facility = _facility_field()
 
 
 class ReferralForm(forms.Form):
@@ -312,6 +339,7 @@ def _visit_page(request, visit_id, *, forms_given: dict | None = None, candidate
         can_commit=own and _can(request, "records.commit_visit") and "doctor" in actor.roles,
         can_results=own and _can(request, "records.record_results"),
         can_print=own and visit.is_committed and _can(request, "records.document_visit"),
+        hakeem_sync=hakeem_queries.visit_sync(actor=actor, visit=visit),
         lines=[{"line": p, "text": prescription_text(p)} for p in record.prescriptions],
         vitals_shown=[{"vital": v, "taken": timezones.wall_clock(v.taken_at, zone)} for v in record.vitals],
         documents=queries.visit_documents(actor=actor, visit_id=visit.external_id) if own else [],

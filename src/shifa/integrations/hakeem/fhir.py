@@ -39,6 +39,9 @@ LANGUAGE_EXTENSION = "http://hl7.org/fhir/StructureDefinition/language"
 SHIFA_MEDICATION = CODE_SYSTEM + "medication"
 SHIFA_IMAGING = CODE_SYSTEM + "imaging-study"
 SHIFA_SPECIALTY = CODE_SYSTEM + "specialty"
+#: [U] Hakeem's own facility codes come with the EHS interface agreement; until then, our catalog's codes.
+HAKEEM_FACILITY_SYSTEM = "https://hakeem.jo/fhir/id/facility"
+TASK_CODE = "http://hl7.org/fhir/CodeSystem/task-code"
 
 # --- coded values we emit ------------------------------------------------------------------------------------------
 
@@ -150,7 +153,7 @@ VALUE_SETS: dict[str, dict] = {
     "Condition.verificationStatus.coding": {CONDITION_VERIFICATION: {"confirmed", "entered-in-error"}},
     "Condition.category.coding": {CONDITION_CATEGORY: {"encounter-diagnosis", "problem-list-item"}},
     "Condition.code.coding": {ICD9CM: _ICD9CM_CODE},
-    "MedicationRequest.status": {None: {"active"}},
+    "MedicationRequest.status": {None: {"active", "entered-in-error"}},
     "MedicationRequest.intent": {None: {"order"}},
     "MedicationRequest.medicationCodeableConcept.coding": {
         SHIFA_MEDICATION: _SLUG,
@@ -162,7 +165,7 @@ VALUE_SETS: dict[str, dict] = {
     "MedicationRequest.dosageInstruction.timing.repeat.boundsDuration": {UCUM: {"d"}},
     "MedicationRequest.dosageInstruction.additionalInstruction.coding": {SNOMED: {EMPTY_STOMACH[1]}},
     "MedicationRequest.dosageInstruction.doseAndRate.doseQuantity": {UCUM: set(DOSE_UNITS.values())},
-    "ServiceRequest.status": {None: {"active"}},
+    "ServiceRequest.status": {None: {"active", "entered-in-error"}},
     "ServiceRequest.intent": {None: {"order"}},
     "ServiceRequest.priority": {None: {"routine", "urgent"}},
     "ServiceRequest.category.coding": {SNOMED: {code for _, code, _ in ORDER_CATEGORY.values()}},
@@ -182,6 +185,10 @@ VALUE_SETS: dict[str, dict] = {
     "Observation.valueQuantity": {UCUM: VITAL_UNITS},
     "Observation.component.code.coding": {LOINC: {SYSTOLIC, DIASTOLIC}},
     "Observation.component.valueQuantity": {UCUM: {"mm[Hg]"}},
+    "Task.status": {None: {"requested", "cancelled"}},
+    "Task.intent": {None: {"order"}},
+    "Task.priority": {None: {"routine", "urgent"}},
+    "Task.code.coding": {TASK_CODE: {"fulfill"}},
 }
 
 
@@ -196,16 +203,30 @@ class InvalidResource(ValueError):
 # --- small helpers -------------------------------------------------------------------------------------------------
 
 
+def key(obj) -> str:
+    """The value of our identifier for ``obj``: one resource on Hakeem however often it is corrected. An amendment
+    is keyed on the visit it amends, and a row copied into it on the row it descends from (``lineage``)."""
+    if getattr(obj, "amends_id", None) and obj._meta.model_name == "visit":
+        return str(obj.amends.external_id)
+    return str(getattr(obj, "lineage", None) or obj.external_id)
+
+
+def identifier(kind: str, value) -> dict:
+    return {"system": ID_SYSTEM + kind, "value": str(value)}
+
+
+def search_key(kind: str, value) -> str:
+    """``identifier=<system>|<value>``: how a conditional create, update or reference finds the resource."""
+    return f"identifier={ID_SYSTEM}{kind}|{value}"
+
+
 def _identifier(kind: str, obj) -> dict:
-    return {"system": ID_SYSTEM + kind, "value": str(obj.external_id)}
+    return identifier(kind, key(obj))
 
 
 def _ref(resource_type: str, kind: str, obj, display: str = "") -> dict:
     """A conditional reference to a resource we send, keyed on our identifier."""
-    ref = {
-        "reference": f"{resource_type}?identifier={ID_SYSTEM}{kind}|{obj.external_id}",
-        "type": resource_type,
-    }
+    ref = {"reference": f"{resource_type}?{search_key(kind, key(obj))}", "type": resource_type}
     return ref | ({"display": display} if display else {})
 
 
@@ -225,6 +246,15 @@ def _doctor(user) -> dict:
 
 def _clinic(clinic) -> dict:
     return _by_identifier("Organization", "clinic", clinic, clinic.name_en)
+
+
+def facility(place) -> dict:
+    """A Hakeem facility (``catalog.Facility``), by Hakeem's identifier for it."""
+    return {
+        "type": "Organization",
+        "identifier": {"system": HAKEEM_FACILITY_SYSTEM, "value": place.code},
+        "display": place.name_en,
+    }
 
 
 def _instant(value: dt.datetime | None) -> str | None:
@@ -436,6 +466,7 @@ def medication_request(line) -> dict:
             "authoredOn": _instant(visit.committed_at or visit.started_at),
             "requester": _doctor(visit.doctor),
             "dosageInstruction": [dosage],
+            "dispenseRequest": {"performer": facility(line.facility)} if line.facility_id else None,
         }
     )
 
@@ -494,7 +525,10 @@ def service_request(record) -> dict:
         code = _concept(*codings, text=study.name_en)
     resource = _request(
         "order", record, category=record.kind, code=code, priority=record.urgency, visit=visit
-    ) | {"note": [{"text": record.note}] if record.note else []}
+    ) | {
+        "note": [{"text": record.note}] if record.note else [],
+        "performer": [facility(record.facility)] if record.facility_id else [],
+    }
     return _drop_empty(resource)
 
 
@@ -559,6 +593,55 @@ def appointment(appt) -> dict:
             ],
         }
     )
+
+
+def task(tpo, request) -> dict:
+    """The Task of a third-party order (``hakeem.ThirdPartyOrder``): the facility named in the order fulfils the
+    ServiceRequest or MedicationRequest it focuses on, and reports its progress on the Task. A withdrawn order's
+    Task is cancelled."""
+    on_prescription = tpo.kind == "prescription_task"
+    focus_type, focus_kind = (
+        ("MedicationRequest", "prescription") if on_prescription else ("ServiceRequest", "order")
+    )
+    visit = request.visit
+    focus = {
+        "reference": f"{focus_type}?{search_key(focus_kind, tpo.key)}",
+        "type": focus_type,
+        "display": tpo.description,
+    }
+    return _drop_empty(
+        {
+            "resourceType": "Task",
+            "identifier": [identifier(tpo.kind.replace("_", "-"), tpo.key)],
+            "basedOn": [focus],
+            "status": "cancelled" if tpo.withdrawn else "requested",
+            "intent": "order",
+            "priority": getattr(request, "urgency", "routine"),
+            "code": _concept(_coding(TASK_CODE, "fulfill", "Fulfill the focal request")),
+            "description": tpo.description,
+            "focus": focus,
+            "for": _patient_ref(visit.patient),
+            "encounter": _ref("Encounter", "visit", visit),
+            "authoredOn": _instant(visit.committed_at),
+            "lastModified": _instant(tpo.updated_at),
+            "requester": _doctor(visit.doctor),
+            "owner": facility(tpo.facility),
+        }
+    )
+
+
+def entered_in_error(resource: dict) -> dict:
+    """A resource an amendment took back (a diagnosis, line, order or referral no longer in the corrected visit):
+    the same resource, marked entered in error."""
+    resource = dict(resource)
+    if resource["resourceType"] == "Condition":
+        resource.pop("clinicalStatus", None)  # con-5
+        resource["verificationStatus"] = _concept(
+            _coding(CONDITION_VERIFICATION, "entered-in-error", "Entered in Error")
+        )
+    else:
+        resource["status"] = "entered-in-error"
+    return resource
 
 
 def _quantity(value, unit: str) -> dict:
