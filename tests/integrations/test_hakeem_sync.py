@@ -16,7 +16,7 @@ from shifa.catalog.models import Facility, LabTest
 from shifa.integrations.hakeem import actions, client, fhir
 from shifa.integrations.hakeem.models import Kind, SyncRecord, SyncState, ThirdPartyOrder
 from shifa.records import actions as records
-from shifa.records.models import Referral, VisitDiagnosis
+from shifa.records.models import Order, Referral, VisitDiagnosis
 from shifa.simulators.hakeem import actions as simulator
 from shifa.simulators.hakeem import queries as on_hakeem
 from tests.integrations.test_hakeem_fhir import _demo_visit, _video_visit
@@ -319,3 +319,113 @@ def test_a_corrected_name_updates_the_patient_on_hakeem():
     (stored,) = _on_hakeem("patient", patient.external_id)
     assert stored.pk == before.pk and stored.version_id == before.version_id + 1
     assert stored.content["name"][0]["text"] == "Ahmad Mahmoud Ali"
+
+
+def test_one_record_hakeem_refuses_does_not_hold_back_the_others(monkeypatch):
+    demo = _demo_visit()
+    real = fhir.chronic_condition
+
+    def pointing_nowhere(
+        fact,
+    ):  # a reference Hakeem cannot resolve: it refuses the transaction over this entry
+        resource = real(fact)
+        resource["encounter"] = {
+            "reference": f"Encounter?identifier={fhir.ID_SYSTEM}visit|{demo.patient.external_id}"
+        }
+        return resource
+
+    monkeypatch.setattr(fhir, "chronic_condition", pointing_nowhere)
+    counts = _send(demo)
+    refused = _records(demo).get(kind=Kind.CONDITION)
+    assert refused.state == SyncState.FAILED and "matches no resource" in refused.last_error
+    assert counts["failed"] == 1
+    others = _records(demo).exclude(pk=refused.pk)
+    assert set(others.values_list("state", flat=True)) == {SyncState.ACKNOWLEDGED}
+
+
+def test_an_absolute_location_gives_the_resource_its_id():
+    video = _video_visit(_demo_visit())
+    record = _records(video).get(kind=Kind.VISIT, key=video.external_id)
+    location = "https://hakeem.example.jo/fhir/R4/Encounter/8a1-b2/_history/3"
+    actions._finish(
+        record, record.version, answer={"response": {"status": "201 Created", "location": location}}
+    )
+    record.refresh_from_db()
+    assert (record.remote_id, record.remote_version) == ("Encounter/8a1-b2", "3")
+    assert record.state == SyncState.ACKNOWLEDGED
+
+
+def test_vitals_taken_in_an_amendment_are_sent_too():
+    video = _video_visit(_demo_visit())
+    _send(video)
+    staff = _doctor(video)
+    amendment = records.visit_amend(
+        actor=staff, visit_id=video.external_id, reason="Pulse was not written down"
+    )
+    (pulse,) = records.vitals_record(actor=staff, visit_id=amendment.external_id, readings={"8867-4": 96})
+    records.visit_commit(actor=staff, visit_id=amendment.external_id)
+    _send(video)
+    record = _records(video).get(kind=Kind.VITAL, key=pulse.external_id)
+    assert record.state == SyncState.ACKNOWLEDGED
+    (stored,) = _on_hakeem("vital", pulse.external_id)
+    (encounter,) = _on_hakeem("visit", video.external_id)
+    assert stored.content["encounter"]["reference"] == f"Encounter/{encounter.fhir_id}"
+
+
+def test_a_finished_third_party_order_taken_out_later_keeps_the_facilitys_task():
+    demo = _demo_visit()
+    staff = _doctor(demo)
+    place = _facility()
+    visit = records.visit_open(actor=staff, patient_id=demo.patient.external_id)
+    records.diagnosis_add(actor=staff, visit_id=visit.external_id, code="250.00", rank="primary")
+    order = records.order_add(
+        actor=staff,
+        visit_id=visit.external_id,
+        kind="lab",
+        test=LabTest.objects.first().code,
+        facility=place.code,
+    )
+    records.visit_commit(actor=staff, visit_id=visit.external_id)
+    _send(visit)
+    (task,) = _on_hakeem("order-task", order.external_id)
+    simulator.task_status_set(task.fhir_id, "completed", business_status="Result issued")
+    actions.tasks_poll()
+
+    amendment = records.visit_amend(actor=staff, visit_id=visit.external_id, reason="Ordered twice")
+    copy = Order.unscoped.get(visit=amendment)
+    records.visit_part_remove(actor=staff, model=Order, part_id=copy.external_id)
+    records.visit_commit(actor=staff, visit_id=amendment.external_id)
+    _send(visit)
+    tpo = ThirdPartyOrder.unscoped.get(key=order.external_id)
+    assert tpo.withdrawn and tpo.status == "completed"
+    (task,) = _on_hakeem("order-task", order.external_id)
+    assert task.content["status"] == "completed" and task.content["businessStatus"]["text"] == "Result issued"
+    (request,) = _on_hakeem("order", order.external_id)
+    assert request.content["status"] == "entered-in-error"
+
+
+def test_a_patient_hakeem_knows_by_national_id_is_not_created_again():
+    demo = _demo_visit()
+    patient = demo.patient
+    me = Actor(user=patient.user, roles=frozenset({catalog.PATIENT}))
+    records.patient_identity_update(actor=me, changes={"national_id": "9851003333"})
+    known = simulator.history_seed(
+        national_id="9851003333",
+        national_id_system=fhir.NATIONAL_ID_SYSTEM,
+        full_name=patient.full_name,
+        birth_date=patient.date_of_birth,
+        gender=patient.sex,
+    )
+    _send(demo)
+    record = _records(demo).get(kind=Kind.PATIENT)
+    assert record.state == SyncState.ACKNOWLEDGED and record.matched
+    assert record.remote_id == f"Patient/{known}"
+    people = [
+        r for r in on_hakeem.resources("Patient") if f"{fhir.NATIONAL_ID_SYSTEM}|9851003333" in r.identifiers
+    ]
+    assert len(people) == 1
+    (encounter,) = _on_hakeem("visit", demo.external_id)
+    assert encounter.content["subject"]["reference"] == f"Patient/{known}"
+    # Hakeem's registry keeps the identity of a person it knew: a name corrected on Shifa is not pushed over it.
+    records.patient_identity_update(actor=me, changes={"full_name": "Ahmad M. Ali"})
+    assert _records(demo).get(kind=Kind.PATIENT).version == record.version

@@ -644,3 +644,13 @@ def test_reset_forgets_everything(fhir):
     actions.reset()
     assert queries.counts() == {}
     assert queries.switch_state() == ("normal", 0.0)
+
+
+def test_huge_numbers_are_refused_not_a_server_error(client):
+    from django.conf import settings
+
+    headers = {"Authorization": f"Bearer {settings.HAKEEM_TOKEN}"}
+    offset = client.get("/simulators/hakeem/fhir/Patient?_offset=99999999999999999999", headers=headers)
+    assert offset.status_code == 400 and offset.json()["resourceType"] == "OperationOutcome"
+    version = client.get("/simulators/hakeem/fhir/Patient/x/_history/99999999999999999999", headers=headers)
+    assert version.status_code == 404

@@ -254,7 +254,6 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
     },
     GENERAL_ADMIN: {
         "hakeem.view_sync": True,
-        "hakeem.import_history": True,
         **_EVERY_STAFF,
         "billing.claims": True,
         "billing.refund_online": True,
@@ -272,7 +271,6 @@ ROLE_PERMISSIONS: dict[str, dict[str, bool]] = {
     },
     CLINIC_ADMIN: {
         "hakeem.view_sync": True,
-        "hakeem.import_history": True,
         **_EVERY_STAFF,
         "billing.claims": True,
         "billing.refund_online": True,

@@ -469,11 +469,14 @@ def steps_reading_taken(*, patient, kind_ids, taken_at: dt.datetime, user=None) 
 def steps_appointment_completed(appointment) -> int:
     """The visit of a step's appointment took place: the step is done."""
     now = timezones.now()
-    return (
-        CareStep.objects.for_clinic(appointment.clinic_id)
-        .filter(appointment=appointment, status=StepStatus.OPEN)
-        .update(status=StepStatus.DONE, done_at=now, updated_at=now)
+    steps = CareStep.objects.for_clinic(appointment.clinic_id).filter(
+        appointment=appointment, status=StepStatus.OPEN
     )
+    plans = list(CarePlan.unscoped.filter(pk__in=steps.values("plan_id")))
+    done = steps.update(status=StepStatus.DONE, done_at=now, updated_at=now)
+    for plan in plans:
+        care_plan_queue(plan)
+    return done
 
 
 def steps_review(*, now: dt.datetime | None = None) -> int:
@@ -485,6 +488,7 @@ def steps_review(*, now: dt.datetime | None = None) -> int:
     now = now or timezones.now()
     latest = now.date() + dt.timedelta(days=1)  # no zone is a day ahead of UTC by more than this
     missed_by_plan: dict[int, list[CareStep]] = {}
+    changed: dict[int, CarePlan] = {}
     with transaction.atomic():
         candidates = (
             CareStep.unscoped.select_for_update(of=("self",), skip_locked=True)
@@ -497,6 +501,7 @@ def steps_review(*, now: dt.datetime | None = None) -> int:
             if step.appointment_id and step.appointment.status == "completed":
                 step.status, step.done_at = StepStatus.DONE, now
                 step.save(update_fields=["status", "done_at", "updated_at"])
+                changed[step.plan_id] = step.plan
                 continue
             if step.appointment_id and step.appointment.status in BOOKED and step.appointment.starts_at > now:
                 continue  # booked (perhaps late, but agreed with the clinic): it is done or missed at the visit
@@ -504,6 +509,7 @@ def steps_review(*, now: dt.datetime | None = None) -> int:
                 step.status, step.missed_at = StepStatus.MISSED, now
                 step.save(update_fields=["status", "missed_at", "updated_at"])
                 missed_by_plan.setdefault(step.plan_id, []).append(step)
+                changed[step.plan_id] = step.plan
         for steps in missed_by_plan.values():
             plan = steps[0].plan
             notify(
@@ -520,7 +526,12 @@ def steps_review(*, now: dt.datetime | None = None) -> int:
                 url=f"/clinic/{plan.clinic.external_id}/plans/{plan.external_id}",
             )
         open_steps = CareStep.unscoped.filter(plan=OuterRef("pk"), status=StepStatus.OPEN)
-        CarePlan.unscoped.filter(status=PlanStatus.ACTIVE).exclude(Exists(open_steps)).update(
+        ending = CarePlan.unscoped.filter(status=PlanStatus.ACTIVE).exclude(Exists(open_steps))
+        ended = list(ending.select_for_update(skip_locked=True)[:5000])
+        CarePlan.unscoped.filter(pk__in=[p.pk for p in ended]).update(
             status=PlanStatus.COMPLETED, ended_at=now, updated_at=now
         )
+        for plan in {p.pk: p for p in [*changed.values(), *ended]}.values():  # Hakeem's copy follows (HK-1)
+            plan.refresh_from_db()
+            care_plan_queue(plan)
     return sum(len(s) for s in missed_by_plan.values())

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import re
 
 from django.conf import settings
 from django.db import transaction
@@ -46,8 +47,13 @@ RETRY_BASE_SECONDS = 30
 RETRY_CAP_SECONDS = 6 * 3600
 #: A record claimed for sending this long ago whose sender never reported back (a crash) is sent again.
 SENDING_STALE_AFTER = dt.timedelta(minutes=5)
-#: At most this many records in one transaction Bundle; a patient with more is sent in several.
-BUNDLE_LIMIT = 200
+#: At most this many records in one transaction Bundle (a patient's whole backlog goes together, so that the
+#: references between its resources resolve; beyond this, the rest follows in the next Bundle).
+BUNDLE_LIMIT = 1000
+#: A transaction Hakeem refuses because of one entry is sent again without it, at most this many times.
+ISOLATE_AT_MOST = 20
+_LOCATION = re.compile(r"(?:^|/)([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([^/]+))?/?$")
+_ENTRY_INDEX = re.compile(r"Bundle\.entry\[(\d+)\]")
 
 #: The order of the entries in a Bundle: what others refer to comes first.
 SEND_ORDER = [
@@ -100,6 +106,16 @@ def _queue(clinic_id, patient_id, kind: Kind, key) -> SyncRecord:
     return record
 
 
+def _patient(clinic_id, patient) -> None:
+    """The patient goes first (once): the resources refer to them. Their identity is sent again only when it
+    changes (``patient_queue``)."""
+    exists = SyncRecord.unscoped.filter(
+        clinic_id=clinic_id, kind=Kind.PATIENT, key=patient.external_id
+    ).exists()
+    if not exists:
+        _queue(clinic_id, patient.pk, Kind.PATIENT, patient.external_id)
+
+
 def _send_soon(clinic_id, patient_id) -> None:
     from .tasks import send_patient
 
@@ -143,7 +159,7 @@ def visit_queue(visit) -> None:
     if not _enabled():
         return
     clinic_id, patient_id = visit.clinic_id, visit.patient_id
-    _queue(clinic_id, patient_id, Kind.PATIENT, visit.patient.external_id)
+    _patient(clinic_id, visit.patient)
     if visit.appointment_id:
         _queue(clinic_id, patient_id, Kind.APPOINTMENT, visit.appointment.external_id)
     _queue(clinic_id, patient_id, Kind.VISIT, fhir.key(visit))
@@ -158,10 +174,18 @@ def visit_queue(visit) -> None:
             for row in rows:
                 if (kind, fhir.key(row)) not in keys:  # taken out by the amendment
                     _queue(clinic_id, patient_id, kind, fhir.key(row))
-    if previous is None:
-        _queue_vitals(clinic_id, patient_id, _visit_vitals(visit))
+    _queue_vitals(clinic_id, patient_id, _visit_vitals(visit))  # an amendment's are new readings
     _third_party_orders(visit, keys)
+    _care_plans_of(visit)
     _send_soon(clinic_id, patient_id)
+
+
+def _care_plans_of(visit) -> None:
+    """Plans made while the visit was being written now refer to its encounter."""
+    from shifa.careplans.models import CarePlan
+
+    for plan in CarePlan.unscoped.filter(clinic_id=visit.clinic_id, visit_id=visit.amends_id or visit.pk):
+        _queue(plan.clinic_id, plan.patient_id, Kind.CARE_PLAN, plan.external_id)
 
 
 def _visit_vitals(visit):
@@ -185,8 +209,8 @@ def vitals_queue(vitals) -> None:
     if not _enabled() or not vitals:
         return
     first = vitals[0]
+    _patient(first.clinic_id, first.patient)
     _queue_vitals(first.clinic_id, first.patient_id, vitals)
-    _queue(first.clinic_id, first.patient_id, Kind.PATIENT, first.patient.external_id)
     _send_soon(first.clinic_id, first.patient_id)
 
 
@@ -194,9 +218,9 @@ def patient_queue(patient) -> None:
     """The patient's identity changed: every clinic that sent them to Hakeem sends the correction."""
     if not _enabled():
         return
-    for clinic_id in SyncRecord.unscoped.filter(kind=Kind.PATIENT, key=patient.external_id).values_list(
-        "clinic_id", flat=True
-    ):
+    for clinic_id in SyncRecord.unscoped.filter(
+        kind=Kind.PATIENT, key=patient.external_id, matched=False
+    ).values_list("clinic_id", flat=True):
         _queue(clinic_id, patient.pk, Kind.PATIENT, patient.external_id)
         _send_soon(clinic_id, patient.pk)
 
@@ -205,7 +229,7 @@ def condition_queue(fact) -> None:
     """A chronic condition recorded, or its status changed (resolved, entered in error)."""
     if not _enabled() or fact.hakeem_ref:
         return
-    _queue(fact.clinic_id, fact.patient_id, Kind.PATIENT, fact.patient.external_id)
+    _patient(fact.clinic_id, fact.patient)
     _queue(fact.clinic_id, fact.patient_id, Kind.CONDITION, fact.external_id)
     _send_soon(fact.clinic_id, fact.patient_id)
 
@@ -214,7 +238,15 @@ def care_plan_queue(plan) -> None:
     """A care plan started, changed (a step booked, done, missed) or ended."""
     if not _enabled():
         return
-    _queue(plan.clinic_id, plan.patient_id, Kind.PATIENT, plan.patient.external_id)
+    from shifa.careplans.models import CareStep
+
+    _patient(plan.clinic_id, plan.patient)
+    for appointment in CareStep.unscoped.filter(plan=plan, appointment__isnull=False).select_related(
+        "appointment"
+    ):  # the plan refers to the appointments its steps booked
+        key = appointment.appointment.external_id
+        if not SyncRecord.unscoped.filter(clinic_id=plan.clinic_id, kind=Kind.APPOINTMENT, key=key).exists():
+            _queue(plan.clinic_id, plan.patient_id, Kind.APPOINTMENT, key)
     _queue(plan.clinic_id, plan.patient_id, Kind.CARE_PLAN, plan.external_id)
     _send_soon(plan.clinic_id, plan.patient_id)
 
@@ -255,17 +287,12 @@ def _third_party_orders(visit, current: dict) -> None:
                 description=_describe(row),
             )
             _queue(clinic_id, patient_id, task_kind, key)
-        elif tpo.withdrawn or tpo.facility_id != row.facility_id:  # put back, or sent to another facility
-            tpo.withdrawn, tpo.facility_id = False, row.facility_id
-            tpo.status, tpo.business_status, tpo.status_changed_at = TaskStatus.REQUESTED, "", timezone.now()
-            tpo.description = _describe(row)
-            tpo.save()
-            _queue(clinic_id, patient_id, task_kind, key)
     for (task_kind, key), tpo in existing.items():
         if (task_kind, key) not in wanted and not tpo.withdrawn:
             tpo.withdrawn = True
             tpo.save(update_fields=["withdrawn", "updated_at"])
-            _queue(clinic_id, patient_id, task_kind, key)
+            if tpo.status not in FINAL_TASK_STATUSES:  # what the facility finished stays as it reported it
+                _queue(clinic_id, patient_id, task_kind, key)
 
 
 # --- building the Bundle -----------------------------------------------------------------------------------------
@@ -406,8 +433,14 @@ def _relink(node, links: dict[str, str]):
 def _entry(record: SyncRecord, resource: dict) -> dict:
     search = fhir.search_key(IDENTIFIER_KINDS[record.kind], record.key)
     kind = record.resource_type
-    if record.version == 1 and not record.remote_id:
-        # A first send. (A Task is only sent again when we change it: the facility owns its progress.)
+    # A patient not yet acknowledged is always looked for first: Hakeem may know them (by national ID).
+    first_send = record.version == 1 or (kind == "Patient" and record.sent_version == 0)
+    if first_send and not record.remote_id:
+        # A first send. (A Task is only sent again when we change it: the facility owns its progress.) A patient
+        # Hakeem knows already is found by national ID, the way Hakeem finds people.
+        national = [i for i in resource.get("identifier", []) if i.get("system") == fhir.NATIONAL_ID_SYSTEM]
+        if kind == "Patient" and national:
+            search = f"identifier={fhir.NATIONAL_ID_SYSTEM}|{national[0]['value']}"
         request = {"method": "POST", "url": kind, "ifNoneExist": search}
     elif record.remote_id:
         resource = resource | {"id": record.remote_id.split("/", 1)[1]}
@@ -452,11 +485,14 @@ def _finish(record: SyncRecord, version: int, *, error: str = "", answer: dict |
     with transaction.atomic():
         current = SyncRecord.unscoped.select_for_update().get(pk=record.pk)
         if answer is not None:
-            location = answer.get("response", {}).get("location", "")
-            parts = location.split("/")
-            if len(parts) >= 2:
-                current.remote_id = "/".join(parts[:2])
-                current.remote_version = parts[3] if len(parts) >= 4 and parts[2] == "_history" else ""
+            response = answer.get("response", {})
+            found = _LOCATION.search(str(response.get("location", "")).split("?")[0])
+            if found:  # relative or absolute: Type/id[/_history/version]
+                current.remote_id = f"{found.group(1)}/{found.group(2)}"
+                current.remote_version = found.group(3) or ""
+            if current.kind == Kind.PATIENT and current.sent_version == 0:
+                # Hakeem knew the person already (found by national ID): its registry keeps their identity.
+                current.matched = str(response.get("status", "")).startswith("200")
             current.sent_version = max(current.sent_version, version)
             current.attempts = 0
             current.last_error = ""
@@ -470,6 +506,47 @@ def _finish(record: SyncRecord, version: int, *, error: str = "", answer: dict |
             current.state = SyncState.FAILED
             current.next_attempt_at = now + backoff(current.attempts)
         current.save()
+
+
+def _culprit(error: hakeem.Rejected, count: int) -> int | None:
+    """The entry Hakeem names in its refusal (``Bundle.entry[3]: …``), if it names one."""
+    found = _ENTRY_INDEX.search(str(error))
+    index = int(found.group(1)) if found else None
+    return index if index is not None and index < count else None
+
+
+def _transaction(clinic_id, patient_id, sent: list, entries: list, counts: dict) -> None:
+    """Send the entries as one transaction. When Hakeem refuses it because of one entry, that record fails with
+    Hakeem's reason and the rest goes again without it (a record that needed it fails in its turn, with its own
+    reason): one bad record does not hold back the patient's others."""
+    error = ""
+    for _ in range(ISOLATE_AT_MOST):
+        links = _links(clinic_id, patient_id, [record for record, _ in sent])
+        bundle = [entry | {"resource": _relink(entry["resource"], links)} for entry in entries]
+        try:
+            answers = hakeem.HakeemClient().transaction(bundle)
+        except hakeem.Rejected as exc:
+            error, index = str(exc), _culprit(exc, len(entries))
+            if index is None:
+                break
+            record, version = sent.pop(index)
+            entries.pop(index)
+            _finish(record, version, error=error)
+            counts["failed"] += 1
+            if not sent:
+                return
+            continue
+        except hakeem.HakeemError as exc:
+            error = str(exc)
+            break
+        for (record, version), answer in zip(sent, answers, strict=True):
+            _finish(record, version, answer=answer)
+        counts["acknowledged"] += len(sent)
+        return
+    logger.warning("hakeem: %s record(s) of patient %s not sent: %s", len(sent), patient_id, error)
+    for record, version in sent:
+        _finish(record, version, error=error)
+    counts["failed"] += len(sent)
 
 
 def send_patient(*, clinic_id, patient_id, force: bool = False) -> dict[str, int]:
@@ -491,21 +568,10 @@ def send_patient(*, clinic_id, patient_id, force: bool = False) -> dict[str, int
                 logger.exception("hakeem: cannot build %s %s", record.kind, record.key)
                 _finish(record, version, error=f"Cannot be built: {exc.__class__.__name__}")
                 counts["failed"] += 1
-        if not sent:
+        if sent:
+            _transaction(clinic_id, patient_id, sent, entries, counts)
+        if len(claimed) < BUNDLE_LIMIT:
             return counts
-        links = _links(clinic_id, patient_id, [record for record, _ in sent])
-        entries = [entry | {"resource": _relink(entry["resource"], links)} for entry in entries]
-        try:
-            answers = hakeem.HakeemClient().transaction(entries)
-        except hakeem.HakeemError as exc:
-            logger.warning("hakeem: %s record(s) of patient %s not sent: %s", len(sent), patient_id, exc)
-            for record, version in sent:
-                _finish(record, version, error=str(exc))
-            counts["failed"] += len(sent)
-            return counts
-        for (record, version), answer in zip(sent, answers, strict=True):
-            _finish(record, version, answer=answer)
-        counts["acknowledged"] += len(sent)
         force = False
 
 

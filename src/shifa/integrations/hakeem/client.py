@@ -61,7 +61,10 @@ class HakeemClient:
         if body is not None:
             headers["Content-Type"] = FHIR_JSON
             content = json.dumps(body, separators=(",", ":"))
-        url = f"{self.base_url}/{path}" if path else self.base_url
+        if path.startswith(("http://", "https://")):
+            url = path  # a link Hakeem gave (a search's next page), as it gave it
+        else:
+            url = f"{self.base_url}/{path}" if path else self.base_url
         try:
             with httpx.Client(transport=transport, timeout=self.timeout) as http:
                 response = http.request(method, url, content=content, params=params, headers=headers)
@@ -104,12 +107,13 @@ class HakeemClient:
             )
             if following is None or len(found) >= limit:
                 return found[:limit]
-            answer = self._request("GET", following.removeprefix(self.base_url).lstrip("/"))
+            if not following.startswith(("http://", "https://")):
+                following = following.lstrip("/")
+            answer = self._request("GET", following)
 
     def read(self, resource_type: str, resource_id: str) -> dict:
         return self._request("GET", f"{resource_type}/{resource_id}")
 
-    def everything(self, patient_id: str) -> list[dict]:
-        """Everything Hakeem holds about one patient (``Patient/<id>/$everything``)."""
-        answer = self._request("GET", f"Patient/{patient_id}/$everything")
-        return [e["resource"] for e in answer.get("entry", []) if "resource" in e]
+    def everything(self, patient_id: str, *, limit: int = 5000) -> list[dict]:
+        """Everything Hakeem holds about one patient (``Patient/<id>/$everything``), every page of it."""
+        return self.search(f"Patient/{patient_id}/$everything", {}, limit=limit)

@@ -558,7 +558,10 @@ def care_plan(plan) -> dict:
             "title": plan.title,
             "description": plan.goal,
             "subject": _patient_ref(plan.patient),
-            "encounter": _ref("Encounter", "visit", plan.visit) if plan.visit_id else None,
+            # A plan made while its visit was being written refers to the encounter once the visit is committed.
+            "encounter": _ref("Encounter", "visit", plan.visit)
+            if plan.visit_id and plan.visit.is_committed
+            else None,
             "period": {
                 "start": plan.starts_on.isoformat(),
                 "end": plan.ended_at.date().isoformat() if plan.ended_at else None,
@@ -769,5 +772,8 @@ def validate(resource: dict) -> None:
     try:
         _model(resource_type).model_validate(resource)
     except ValidationError as exc:
-        raise InvalidResource([str(exc)]) from None
+        # Where and what, never the value (the errors are shown to people who may not see the record).
+        raise InvalidResource(
+            [f"{resource_type}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        ) from None
     check_codes(resource)

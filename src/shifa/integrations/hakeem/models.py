@@ -81,6 +81,9 @@ class SyncRecord(TenantModel):
     #: The resource on Hakeem (``Condition/123``) and its version there.
     remote_id = models.CharField(_("Hakeem id"), max_length=120, blank=True)
     remote_version = models.CharField(max_length=40, blank=True)
+    #: A patient Hakeem held already (found by national ID): we refer to its record and leave their identity to
+    #: Hakeem's registry.
+    matched = models.BooleanField(default=False)
 
     class Meta(TenantModel.Meta):
         verbose_name = _("Hakeem record")

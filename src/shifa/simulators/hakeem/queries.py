@@ -41,6 +41,8 @@ def resource_read(resource_type: str, fhir_id: str) -> SimResource:
 
 def version_read(resource_type: str, fhir_id: str, version: int) -> SimResourceVersion:
     """``GET Type/id/_history/N``; 404 if the resource or that version does not exist."""
+    if not 0 < version <= MAX_NUMBER:
+        raise protocol.not_found(resource_type, fhir_id, version)
     found = (
         SimResourceVersion.objects.select_related("resource")
         .filter(resource__resource_type=resource_type, resource__fhir_id=fhir_id, version_id=version)
@@ -139,6 +141,10 @@ def _search_filter(params: Mapping[str, Sequence[str]]) -> Q:
     return criteria
 
 
+#: Larger numbers (an offset, a version) cannot be stored: they are refused, not passed to the database.
+MAX_NUMBER = 2**31 - 1
+
+
 def _number(params: Mapping[str, Sequence[str]], name: str, default: int) -> int:
     values = params.get(name) or []
     if not values or values[-1] == "":
@@ -147,8 +153,8 @@ def _number(params: Mapping[str, Sequence[str]], name: str, default: int) -> int
         number = int(values[-1])
     except ValueError:
         raise FhirError(400, "invalid", f"{name}: {values[-1]!r} is not a number") from None
-    if number < 0:
-        raise FhirError(400, "invalid", f"{name} cannot be negative")
+    if not 0 <= number <= MAX_NUMBER:
+        raise FhirError(400, "invalid", f"{name} must be between 0 and {MAX_NUMBER}")
     return number
 
 

@@ -426,6 +426,9 @@ def _condition(res: dict, catalog: Catalog, zone: str, _meds) -> Item:
         return item
     clinical = _status_code(res.get("clinicalStatus"))
     resolved = clinical in _CLINICAL_RESOLVED or (not clinical and bool(res.get("abatementDateTime")))
+    categories = {c.code for concept in res.get("category") or [] for c in codings(concept)}
+    if "encounter-diagnosis" in categories and "problem-list-item" not in categories:
+        resolved = True  # a past visit's diagnosis is history, not a standing condition of today
     onset = res.get("onsetDateTime") or (res.get("onsetPeriod") or {}).get("start")
     item.rows = [
         {
