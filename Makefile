@@ -20,10 +20,16 @@ $(STAMP): pyproject.toml requirements.lock
 system-packages:
 	@scripts/system-packages.sh
 
+# Browser-side test tools (axe-core), exactly as package-lock.json pins them.
+NODE_STAMP := node_modules/.installed-stamp
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
 run: system-packages $(STAMP)
 	$(BIN)/shifa run
 
-test: system-packages $(STAMP) lint
+test: system-packages $(STAMP) $(NODE_STAMP) lint
 	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile
 
 lint: $(STAMP)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from shifa.audit.models import RecordRead
+from shifa.core import calendars, timezones
 from shifa.documents.actions import document_render
 from shifa.documents.models import Document
+from shifa.records.models import Visit
 from tests.documents.test_documents import pdf_text
 from tests.support.booking import open_for_booking
 from tests.support.records import base, document, in_care, open_visit
@@ -58,6 +60,10 @@ def test_a_prescription_is_printed_in_english_and_arabic_from_the_committed_reco
     assert "Prescription" in english and "Amoxicillin" in english and "500 mg" in english
     assert "1 capsule, by mouth, three times a day, after meals, for 7 days" in english
     assert "Finish the whole course" in english and "401.9" in english
+    day = timezones.to_local(
+        Visit.unscoped.get(external_id=visit["id"]).started_at, cast.clinic_a.time_zone
+    ).date()
+    assert f"Visit date {day.isoformat()} ({calendars.hijri(day, 'en')})" in english  # ADR 0026
     arabic = _render(cast, api, visit["id"], "prescription", "ar")
     assert "وصفة طبية" in arabic and "أموكسيسيلين" in arabic and "ثلاث مرات في اليوم" in arabic
 

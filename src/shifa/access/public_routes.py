@@ -32,6 +32,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/i18n/language"),
         ("GET", "/manifest.webmanifest"),
         ("GET", "/sw.js"),
+        ("GET", "/app/offline"),
         ("GET", "/files/{token}"),
         ("GET", "/clinics/apply"),
         ("GET", "/app/search"),

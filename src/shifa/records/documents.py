@@ -8,7 +8,7 @@ import datetime as dt
 
 from django.utils.translation import gettext as _
 
-from shifa.core import timezones
+from shifa.core import calendars, timezones
 
 PRESCRIPTION = "prescription"
 REFERRAL = "referral"
@@ -78,6 +78,7 @@ def build(document) -> dict:
         "patient_national_id": patient.national_id,
         "doctor_name": visit.doctor.full_name,
         "visit_date": local.date().isoformat(),
+        "visit_date_hijri": calendars.hijri(local.date(), language),
         "amended": visit.amends_id is not None,
         "diagnoses": [
             {"code": d.diagnosis.display_code, "title": d.diagnosis.title, "plain": d.plain_words}

@@ -8,6 +8,7 @@ from . import (
     clinic_care_views,
     clinic_telehealth_views,
     clinic_views,
+    dashboard_views,
     desk_views,
     family_views,
     hakeem_history_views,
@@ -17,6 +18,7 @@ from . import (
     patient_views,
     payment_views,
     platform_views,
+    pwa_views,
     record_views,
     subscription_views,
     team_views,
@@ -55,6 +57,7 @@ urlpatterns = [
     path("accounts/invitations/<str:token>", account_views.invitation, name="invitation"),
     path("i18n/language", views.set_language, name="set_language"),
     path("manifest.webmanifest", views.manifest, name="manifest"),
+    *pwa_views.urlpatterns,
     path("app", views.patient_home, name="patient_home"),
     path("app/search", patient_views.patient_search, name="patient_search"),
     path(
@@ -90,6 +93,7 @@ urlpatterns = [
     *insurance_views.urlpatterns,
     *family_views.urlpatterns,
     *hakeem_history_views.urlpatterns,
+    *dashboard_views.urlpatterns,
     path("clinic/<uuid:clinic_id>", views.clinic_home, name="clinic_home"),
     path("clinic/<uuid:clinic_id>/staff", team_views.clinic_staff, name="clinic_staff"),
     path(

@@ -86,7 +86,10 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 def sign_out(request: HttpRequest) -> HttpResponse:
     session_sign_out(request)
     messages.info(request, _("You have signed out."))
-    return redirect("web:landing")
+    response = redirect("web:landing")
+    # Pages the browser kept hold health data: drop its HTTP cache (the service worker empties its own).
+    response["Clear-Site-Data"] = '"cache"'
+    return response
 
 
 @public_page(methods=("POST",))
@@ -101,16 +104,10 @@ def set_language(request: HttpRequest) -> HttpResponse:
 
 @public_page()
 def manifest(request: HttpRequest) -> HttpResponse:
-    data = {
-        "name": _("Shifa"),
-        "short_name": _("Shifa"),
-        "start_url": reverse("web:patient_home"),
-        "display": "standalone",
-        "background_color": "#f6f8f8",
-        "theme_color": "#0b7a75",
-        "lang": get_language(),
-        "dir": "rtl" if get_language() == "ar" else "ltr",
-    }
+    """The patient app's web manifest, in the visitor's language (see docs/decisions/0025-pwa.md)."""
+    from .pwa_views import manifest_data
+
+    data = manifest_data()
     return HttpResponse(json.dumps(data, ensure_ascii=False), content_type="application/manifest+json")
 
 
