@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import uuid
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,8 @@ from shifa.directory.actions import listings_refresh
 from tests.conftest import sign_in_page
 from tests.support.booking import open_for_booking
 
-ID = str(uuid.uuid4())
+#: A fixed id: parametrized paths must be the same on every xdist worker.
+ID = "5ba6b4b1-a243-449a-b324-a2f5dad7dab6"
 
 
 def static_file(url: str) -> Path:
