@@ -11,6 +11,8 @@ Names:
                          delay from due to sent, none lost, none twice
     websocket_fanout     2,000 WebSocket connections (500 with --quick) on a real server process, two per
                          conversation: p50/p99 delivery latency of messages to the other member
+    lighthouse           Lighthouse 12.2.3 (Chromium, mobile) on four patient-app pages of a real server with the demo
+                         data: performance, accessibility, best-practices scores; PWA installability
 
 The booking benchmarks (all but ``chart``, ``reminders`` and ``websocket_fanout``) use their own database
 (``shifa_bench_booking``, or ``shifa_bench_booking_quick`` with ``--quick``; override with ``SHIFA_DB_NAME``
@@ -21,7 +23,8 @@ clinic, 100 patients (5 with ``--quick``) with 1,000 visits each. ``reminders`` 
 (or ``shifa_bench_reminders_quick``): 5 clinics, 25,000 patients (2,500 with ``--quick``) with 4 prescription
 lines each, one dose per line due in the same minute. ``websocket_fanout`` uses ``shifa_bench_fanout`` (or
 ``shifa_bench_fanout_quick``): 1,000 conversations (250 with ``--quick``) in clinics of 50, each clinic with a
-care team of 10.
+care team of 10. ``lighthouse`` uses ``shifa_bench_lighthouse`` (with or without ``--quick``), into which the
+server loads the demo data.
 """
 
 from __future__ import annotations
@@ -30,11 +33,21 @@ import argparse
 import json
 import sys
 
-NAMES = ("search", "slots", "booking_contention", "generate", "chart", "reminders", "websocket_fanout")
+NAMES = (
+    "search",
+    "slots",
+    "booking_contention",
+    "generate",
+    "chart",
+    "reminders",
+    "websocket_fanout",
+    "lighthouse",
+)
 DATABASES = {"full": "shifa_bench_booking", "quick": "shifa_bench_booking_quick"}
 CHART_DATABASES = {"full": "shifa_bench_chart", "quick": "shifa_bench_chart_quick"}
 REMINDERS_DATABASES = {"full": "shifa_bench_reminders", "quick": "shifa_bench_reminders_quick"}
 FANOUT_DATABASES = {"full": "shifa_bench_fanout", "quick": "shifa_bench_fanout_quick"}
+LIGHTHOUSE_DATABASES = {"full": "shifa_bench_lighthouse", "quick": "shifa_bench_lighthouse"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,13 +60,22 @@ def main(argv: list[str] | None = None) -> int:
     from .runtime import bootstrap
 
     size_name = "quick" if args.quick else "full"
-    own = {"chart": CHART_DATABASES, "reminders": REMINDERS_DATABASES, "websocket_fanout": FANOUT_DATABASES}
+    own = {
+        "chart": CHART_DATABASES,
+        "reminders": REMINDERS_DATABASES,
+        "websocket_fanout": FANOUT_DATABASES,
+        "lighthouse": LIGHTHOUSE_DATABASES,
+    }
     bootstrap(own.get(args.name, DATABASES)[size_name])
 
     from . import dataset
 
     size = dataset.QUICK if args.quick else dataset.FULL
-    if args.name == "websocket_fanout":
+    if args.name == "lighthouse":
+        from . import lighthouse
+
+        figures = lighthouse.run()
+    elif args.name == "websocket_fanout":
         from . import websocket_fanout
 
         figures = websocket_fanout.run(websocket_fanout.QUICK if args.quick else websocket_fanout.FULL)

@@ -57,9 +57,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def running() -> Iterator[Server]:
+def running(*, demo: bool = False) -> Iterator[Server]:
     """Start the server and yield it once ``/healthz`` answers; its log file is removed at the end unless the
-    caller asks to keep it (``keep_log``) or the server fails.
+    caller asks to keep it (``keep_log``) or the server fails. ``demo`` loads the demo data (``SHIFA_DEMO=1``),
+    for the benchmarks that browse the pages as a demo account.
 
     It gets this process's environment (database name or ``DATABASE_URL``, data folder) with its own port,
     without demo data and without the in-process job worker, whose periodic jobs would compete for the CPU while
@@ -71,7 +72,7 @@ def running() -> Iterator[Server]:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"} | {
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "SHIFA_DEMO": "0",
+        "SHIFA_DEMO": "1" if demo else "0",
         "SHIFA_RUN_WORKER": "0",
         "LOG_LEVEL": "WARNING",
     }

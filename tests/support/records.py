@@ -11,10 +11,21 @@ from .booking import open_for_booking
 
 
 def in_care(cast, patient=None, *, clinic=None, doctor=None, hours: int = 1) -> Appointment:
-    """A booked appointment of ``patient`` (the cast's patient) at ``clinic`` (A) starting in ``hours``."""
+    """A booked appointment of ``patient`` (the cast's patient) at ``clinic`` (A) starting in ``hours``.
+
+    Less than a day ahead means today, on the clinic's clock: late in the evening, when ``hours`` would cross
+    the clinic's midnight, the appointment is put as far back as it would have been ahead, so that the doctor's
+    day list still holds it."""
     clinic = clinic or cast.clinic_a
     doctor = doctor or (cast.staff_a["doctor"] if clinic == cast.clinic_a else cast.doctor_b)
-    starts = timezones.now().replace(second=0, microsecond=0) + dt.timedelta(hours=hours)
+    now = timezones.now().replace(second=0, microsecond=0)
+    starts = now + dt.timedelta(hours=hours)
+    if (
+        hours < 24
+        and timezones.to_local(starts, clinic.time_zone).date()
+        != timezones.to_local(now, clinic.time_zone).date()
+    ):
+        starts = now - dt.timedelta(hours=hours)
     return Appointment.unscoped.create(
         clinic=clinic,
         doctor=doctor,

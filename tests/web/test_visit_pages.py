@@ -3,10 +3,12 @@ keyboard entry of diagnoses and prescriptions, vitals, commit, amendment and pri
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from django.test import Client
 
+from shifa.core import timezones
 from shifa.documents.actions import document_render
 from shifa.documents.models import Document
 from shifa.records.models import Prescription, Visit, VisitDiagnosis
@@ -167,3 +169,12 @@ def test_the_chart_shows_the_timeline_and_vitals_charts(cast):
         other.get(f"/clinic/{cast.clinic_b.external_id}/patients/{cast.patient.external_id}").status_code
         == 404
     )
+
+
+def test_late_in_the_evening_todays_appointments_are_still_on_the_day_list(cast):
+    """At 23:30 in Amman an appointment of the day is still today's, not tomorrow's."""
+    from tests.conftest import time_machine
+
+    late = timezones.local_datetime(timezones.now().date(), dt.time(23, 30), cast.clinic_a.time_zone)
+    with time_machine(late):
+        _start(cast)
