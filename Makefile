@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format migrations messages lock clean-data help system-packages
+.PHONY: run test lint format migrations messages lock clean-data help system-packages guides
 
 help:
 	@echo "make run   - set up and run Shifa on http://127.0.0.1:8000 (PORT overrides)"
@@ -31,6 +31,11 @@ run: system-packages $(STAMP)
 
 test: system-packages $(STAMP) $(NODE_STAMP) lint
 	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile
+
+# The user guides' screenshots (docs/guides/), taken by the browser test that checks them.
+guides: system-packages $(STAMP)
+	SHIFA_GUIDE_SCREENSHOTS=docs/guides/screenshots DJANGO_SETTINGS_MODULE=shifa.settings.test \
+		$(BIN)/python -m pytest -p no:cacheprovider -q tests/e2e/test_guides.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

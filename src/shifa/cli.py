@@ -41,6 +41,33 @@ def demo_wanted(host: str) -> bool:
     return not os.environ.get("DATABASE_URL") and host in LOOPBACK
 
 
+def collect_static() -> bool:
+    """Collect the static files into STATIC_ROOT under hashed names with compressed copies (docs/decisions/0028),
+    unless nothing changed since the last collection: compressing them takes seconds. Whether it collected."""
+    import hashlib
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.contrib.staticfiles import finders
+    from django.core.management import call_command
+
+    if settings.DEBUG or not settings.STATIC_ROOT:
+        return False
+    sources = sorted(
+        (path, storage.path(path)) for finder in finders.get_finders() for path, storage in finder.list(None)
+    )
+    digest = hashlib.sha256()
+    for path, full in sources:
+        stat = os.stat(full)
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    stamp = Path(settings.STATIC_ROOT) / ".sources"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return False
+    call_command("collectstatic", interactive=False, verbosity=0)
+    stamp.write_text(digest.hexdigest())
+    return True
+
+
 def run() -> int:
     """Migrate, load the demo data and serve HTTP + WebSocket with the job worker, until Ctrl-C."""
     _setup()
@@ -66,6 +93,8 @@ def run() -> int:
         embedded_postgres.stop()
         return 1
     call_command("migrate", interactive=False, verbosity=1)
+    if collect_static():
+        print("Static files collected and compressed", flush=True)
     from shifa.catalog.actions import reference_data_ensure
 
     print(f"Reference data ready: {reference_data_ensure()}", flush=True)

@@ -1,6 +1,11 @@
-"""WCAG 2.2 AA on the main pages of the three front ends, in Arabic and in English: axe-core (the npm package,
-installed by ``make test`` from package-lock.json) runs in Chromium on each page and must report no serious or
-critical violation."""
+"""WCAG 2.2 AA on every page of the three front ends (and the public pages), in Arabic and in English: axe-core
+(the npm package, installed by ``make test`` from package-lock.json) runs in Chromium on each page and must report
+no serious or critical violation.
+
+The pages are not listed by hand: every GET page route of the registry (the one the permission tests walk) is
+visited, its ids made by the same providers as the route tests (``tests.routes``), so that a new page is checked as
+soon as it exists. Only what is not an HTML page of a front end (downloads, scripts, redirects to outside services,
+fragments) is left out, each with its reason."""
 
 from __future__ import annotations
 
@@ -8,17 +13,73 @@ import json
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.test import Client
 
-from tests.e2e.test_journeys import sign_in
-from tests.factories import enrol_authenticator
-from tests.support.records import committed_visit
-
-pytestmark = pytest.mark.django_db(transaction=True)
+from shifa.access import catalog
+from shifa.access.registry import page_routes as registered_pages
+from tests.conftest import sign_in_page
+from tests.routes import PROVIDERS, Target, url_for
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 #: The WCAG 2.0, 2.1 and 2.2 success criteria at levels A and AA.
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+#: Routes under these prefixes are no front end of Shifa: the API (and its docs), the local stand-ins of outside
+#: services.
+OTHER_PREFIXES = ("/api/", "/simulators/")
+#: GET routes that answer no HTML page of a front end.
+NOT_PAGES = {
+    "/healthz": "a health check (JSON)",
+    "/sw.js": "the service worker's script",
+    "/manifest.webmanifest": "the web app manifest",
+    "/accounts/providers/{provider}": "a redirect to Google's or Apple's sign-in",
+    "/app/record/documents/{document_id}": "a PDF download",
+    "/app/record/results/{result_id}": "a PDF (or image) download",
+    "/clinic/{clinic_id}/results/{result_id}/file": "a PDF (or image) download",
+    "/clinic/{clinic_id}/documents/{document_id}/file": "a PDF download",
+    "/clinic/{clinic_id}/documents/{document_id}/progress": "an htmx fragment of the documents page (checked there)",
+    "/clinic/{clinic_id}/insurance/claims/{claim_id}/export": "a claim file for the insurer (JSON, CSV)",
+    "/clinic-photos/{photo_id}": "an image",
+    "/platform/applications/{application_id}/documents/{number}": "a PDF download",
+    "/files/{token}": "a signed file download",
+    "/clinic/{clinic_id}/visits/{visit_id}/hakeem": "an htmx fragment of the visit page (checked there)",
+    "/clinic/{clinic_id}/patients/{patient_id}/hakeem/imports/{import_id}": "an htmx fragment of the Hakeem history",
+}
+#: Pages reached with an invalid token (a stale or mistyped link): they answer the error page, which is checked.
+ERROR_PAGES = {
+    "/accounts/verify-email/{key}",
+    "/accounts/invitations/{token}",
+    "/call/guest/{secret}",
+}
+#: Pages that need a step before them (a number typed on the previous form): visited through that form instead.
+THROUGH_A_FORM = {"/accounts/phone/code", "/accounts/password-reset/code"}
+
+FRONT_ENDS = ["public", "patient", "clinic", "platform"]
+LANGUAGES = ["ar", "en"]
+
+
+def front_end_of(path: str) -> str:
+    if path.startswith(("/app", "/accounts/security", "/accounts/notifications")):
+        return "patient"
+    if path.startswith("/clinic/") or path == "/clinic":
+        return "clinic"
+    if path.startswith("/platform"):
+        return "platform"
+    return "public"
+
+
+def page_routes(front_end: str) -> list:
+    return [
+        r
+        for r in registered_pages()
+        if r.method == "GET"
+        and not r.path.startswith(OTHER_PREFIXES)
+        and r.path not in NOT_PAGES
+        and r.path not in THROUGH_A_FORM
+        and front_end_of(r.path) == front_end
+    ]
 
 
 def _violations(page) -> list[dict]:
@@ -40,70 +101,145 @@ def _violations(page) -> list[dict]:
     ]
 
 
-def _check(page, paths: list[str], found: dict) -> None:
-    for path in paths:
-        page.goto(path)
-        page.wait_for_load_state("networkidle")
-        problems = _violations(page)
-        if problems:
-            found[f"{page.evaluate('document.documentElement.lang')} {path}"] = problems
+def _check_here(page, found: dict) -> None:
+    # Loaded, and what htmx loads at once (hx-trigger="load") is in: cheaper than waiting for the network to idle.
+    page.wait_for_load_state("load")
+    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+    problems = _violations(page)
+    if problems:
+        found[f"{page.evaluate('document.documentElement.lang')} {page.url}"] = problems
 
 
-def _prepare_language(user, language: str) -> None:
+def _check(page, url: str, found: dict, *, error_page: bool = False) -> None:
+    response = page.goto(url)
+    status = response.status if response else None
+    assert (status in (400, 404)) if error_page else status == 200, (url, status)
+    assert response.headers.get("content-type", "").startswith("text/html"), url
+    assert page.evaluate("document.doctype !== null"), f"{url} is no whole page: a fragment goes in NOT_PAGES"
+    _check_here(page, found)
+
+
+def _signed_in(page_for, live_server, user, language: str):
+    """A browser page whose session is ``user``'s (past the second factor), speaking ``language``."""
     get_user_model().objects.filter(pk=user.pk).update(language=language)
+    client = sign_in_page(Client(), user)
+    page = page_for(language)
+    name = settings.SESSION_COOKIE_NAME
+    page.context.add_cookies([{"name": name, "value": client.cookies[name].value, "url": live_server.url}])
+    return page
 
 
-@pytest.mark.parametrize("language", ["ar", "en"])
-def test_main_pages_have_no_serious_accessibility_violation(cast, api, page_for, language):
-    visit = committed_visit(cast, api)
-    clinic = cast.clinic_a.external_id
+def _caller(cast, spec, front_end: str):
+    """Who opens the page: the patient (public pages of the app too), the platform admin, clinic A's doctor where their role may (the clinical
+    pages) and its clinic admin elsewhere (settings, billing, insurance …), nobody for public pages."""
+    if front_end == "patient":
+        return cast.patient_user
+    if front_end == "platform":
+        return cast.platform_admin
+    if front_end == "clinic":
+        doctor = cast.staff_a["doctor"]
+        return (
+            doctor
+            if catalog.ROLE_PERMISSIONS["doctor"].get(spec.permission)
+            else cast.staff_a["clinic_admin"]
+        )
+    return None
+
+
+def _more_rows(cast, api) -> None:
+    """What the route providers leave empty: a notification, a sharing grant, home readings (and the alert they
+    raise), messages in every conversation, a pre-approval waiting."""
+    from shifa.telehealth.models import Conversation, Message
+
+    patient = Target(cast.clinic_a, cast.staff_a["clinic_admin"].memberships.first(), cast.patient_user)
+    PROVIDERS["notification_id"](patient)
+    PROVIDERS["grant_id"](patient)
+    PROVIDERS["pre_approval_id"](patient)
+    response = api(cast.patient_user).post("/api/v1/me/readings", {"readings": {"8480-6": 175, "8462-4": 95}})
+    assert response.status_code == 201, response.content
+    for conversation in Conversation.unscoped.select_related("patient"):
+        for sender, side, body in (
+            (cast.patient_user, "patient", "Is the swelling normal after the first session?"),
+            (cast.staff_a["doctor"], "clinic", "Yes, for two or three days. Keep the leg raised."),
+        ):
+            Message.unscoped.create(
+                clinic_id=conversation.clinic_id,
+                conversation=conversation,
+                sender=sender,
+                side=side,
+                body=body,
+            )
+
+
+def _through_the_forms(page, found: dict, number: int) -> None:
+    """The code pages of phone sign-in and of a password reset by phone (a new number each time: no resend wait)."""
+    page.goto("/accounts/phone")
+    page.fill("input[name=phone]", f"079 555 12{number:02d}")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/accounts/phone/code")
+    _check_here(page, found)
+    page.goto("/accounts/password-reset")
+    page.fill("input[name=identifier]", f"079 555 43{number:02d}")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/accounts/password-reset/code")
+    _check_here(page, found)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("front_end", FRONT_ENDS)
+def test_every_page_has_no_serious_accessibility_violation(
+    front_end, cast, api, page_for, live_server, settings, tmp_path
+):
+    """In Arabic and in English (one test for both: the data and the database's flush are paid once)."""
+    settings.SMS_OUTBOX_DIR = tmp_path
+    routes = page_routes(front_end)
+    # Every id is made (and every object behind it) before the first page opens, so that lists show rows.
+    visits = []
+    for spec in routes:
+        user = _caller(cast, spec, front_end)
+        membership = (user.memberships.first() if user else None) or cast.staff_a[
+            "clinic_admin"
+        ].memberships.first()
+        visits.append(
+            (user, url_for(spec, Target(cast.clinic_a, membership, user)), spec.path in ERROR_PAGES)
+        )
+    _more_rows(cast, api)
+
     found: dict[str, list] = {}
-
-    anonymous = page_for(language)
-    _check(anonymous, ["/welcome", "/accounts/sign-in", "/accounts/sign-up"], found)
-
-    _prepare_language(cast.patient_user, language)
-    patient = page_for(language)
-    sign_in(patient, cast.patient_user.email)
-    patient.wait_for_url("**/app**")
-    _check(
-        patient,
-        ["/app", "/app/search", "/app/appointments", "/app/record", "/app/plans", "/app/offline"],
-        found,
-    )
-
-    doctor = cast.staff_a["doctor"]
-    _prepare_language(doctor, language)
-    staff = page_for(language)
-    sign_in(staff, doctor.email, enrol_authenticator(doctor))
-    staff.wait_for_url("**/clinic**")
-    _check(
-        staff,
-        [
-            f"/clinic/{clinic}",
-            f"/clinic/{clinic}/dashboard",
-            f"/clinic/{clinic}/visits/{visit['id']}",
-            f"/clinic/{clinic}/hakeem",
-        ],
-        found,
-    )
-
-    admin = cast.platform_admin
-    _prepare_language(admin, language)
-    platform = page_for(language)
-    sign_in(platform, admin.email, enrol_authenticator(admin))
-    platform.wait_for_url("**/platform")
-    _check(
-        platform,
-        ["/platform", "/platform/dashboard", "/platform/reference", "/platform/audit", "/platform/hakeem"],
-        found,
-    )
+    for language in LANGUAGES:
+        pages: dict = {}
+        for user, url, error_page in visits:
+            if user not in pages:
+                pages[user] = (
+                    page_for(language) if user is None else _signed_in(page_for, live_server, user, language)
+                )
+            _check(pages[user], url, found, error_page=error_page)
+        if front_end == "public":
+            _through_the_forms(pages[None], found, LANGUAGES.index(language))
+        assert {page.evaluate("document.documentElement.lang") for page in pages.values()} == {language}
 
     assert found == {}, json.dumps(found, ensure_ascii=False, indent=1)
 
 
-def test_the_check_finds_a_violation(page_for):
-    page = page_for("en")
+def test_every_front_end_page_is_checked():
+    """Each GET page route is checked in one front end, or left out with a reason."""
+    checked = {r.path for front_end in FRONT_ENDS for r in page_routes(front_end)}
+    every = {r.path for r in registered_pages() if r.method == "GET"}
+    left_out = {p for p in every if p.startswith(OTHER_PREFIXES)} | set(NOT_PAGES) | THROUGH_A_FORM
+    assert every == checked | left_out
+    assert not checked & left_out
+    assert set(NOT_PAGES) | THROUGH_A_FORM | ERROR_PAGES <= every  # no stale exemption
+    assert {
+        "/app/record/sharing",
+        "/clinic/{clinic_id}/insurance/claims/{claim_id}",
+        "/platform/revenue",
+    } <= checked
+
+
+def test_the_check_finds_a_violation(browser):
+    context = browser.new_context()
+    page = context.new_page()
     page.set_content('<html lang="en"><body><main><input type="text"><button></button></main></body></html>')
     rules = {v["rule"] for v in _violations(page)}
+    context.close()
     assert {"label", "button-name"} <= rules

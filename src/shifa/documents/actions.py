@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from shifa.core import timezones
-from shifa.core.errors import FieldError, ValidationFailed
+from shifa.core.errors import Conflict, FieldError, Forbidden, ValidationFailed
 
 from . import kinds, rendering
 from .models import Document, DocumentStatus
@@ -64,6 +64,30 @@ def document_request(
             subject=subject,
             created_by=actor.user,
         )
+        render_document.defer(document_id=document.pk)
+    return document
+
+
+def document_retry(*, actor, document_id) -> Document:
+    """Prepare again a document of the acting clinic that could not be prepared (404 unless the actor may see
+    it; 409 unless it failed). A clinical document is tried again only by those who may write visits."""
+    from .policies import may_retry
+    from .queries import document_get
+    from .tasks import render_document
+
+    document = document_get(actor=actor, document_id=document_id)
+    if document.status == DocumentStatus.FAILED and not may_retry(actor, document):
+        raise Forbidden()
+    with transaction.atomic():
+        document = Document.objects.for_clinic(actor.clinic).select_for_update().get(pk=document.pk)
+        if document.status != DocumentStatus.FAILED:
+            raise Conflict(
+                _("Only a document that could not be prepared can be tried again."),
+                code="document_not_failed",
+            )
+        document.status = DocumentStatus.PENDING
+        document.error = ""
+        document.save(update_fields=["status", "error", "updated_at"])
         render_document.defer(document_id=document.pk)
     return document
 

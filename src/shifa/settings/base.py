@@ -116,6 +116,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Pages and API answers gzipped, with Django's random padding against BREACH (docs/decisions/0028); static
+    # files are answered above, by WhiteNoise, from their compressed copies.
+    "django.middleware.gzip.GZipMiddleware",
     "shifa.core.middleware.RequestIdMiddleware",
     "shifa.core.middleware.ApiProblemMiddleware",
     "shifa.core.middleware.BodySizeLimitMiddleware",
@@ -240,14 +243,20 @@ SHIFA_DEFAULT_CLINIC_ZONE = "Asia/Amman"
 LANGUAGE_COOKIE_NAME = "shifa_language"
 
 STATIC_URL = "/static/"
-# Static files are served from the apps by WhiteNoise; production may collect them into STATIC_ROOT.
-STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
+# Static files are served by WhiteNoise: collected into STATIC_ROOT (`shifa run` does it at start) under hashed names
+# with compressed copies, else straight from the apps under their plain names (docs/decisions/0028). They are built
+# from the code, not data: `staticfiles/` beside the code in a source checkout, whatever the data folder.
+STATIC_ROOT = os.environ.get("STATIC_ROOT") or str(
+    _CHECKOUT / "staticfiles" if (_CHECKOUT / "pyproject.toml").exists() else DATA_DIR / "static"
+)
 MEDIA_ROOT = DATA_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    "staticfiles": {"BACKEND": "shifa.core.staticfiles.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Only the hashed names are kept (and compressed) in STATIC_ROOT; a plain name is served from the app's own file.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 REDIS_URL = os.environ.get("REDIS_URL")

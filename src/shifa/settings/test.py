@@ -16,6 +16,7 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 SHIFA_RUN_WORKER = False
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+STATIC_ROOT = None  # nothing collected: WhiteNoise serves the apps' files under their plain names
 # Mail stays in memory unless a test starts the local SMTP server (tests/support/smtp.py).
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Files written by tests (documents, licence scans) go to a throwaway folder, not the data folder.

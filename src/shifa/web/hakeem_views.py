@@ -5,6 +5,7 @@ failed", the records not yet acknowledged with "retry" each — no patient, noth
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 
 from django.contrib import messages
@@ -26,6 +27,7 @@ from shifa.integrations.hakeem.models import FINAL_TASK_STATUSES, SyncState, Tas
 
 from .account_views import problem_text
 from .clinic_views import _render
+from .progress import unchanged
 
 #: The monitor's filters, in the order of its tabs (failures first: what the platform acts on).
 MONITOR_FILTERS = {
@@ -248,6 +250,14 @@ def clinic_hakeem(request: HttpRequest, clinic_id) -> HttpResponse:
     def url(**query) -> str:
         return f"{base}?{urlencode({'state': state, 'orders': orders_shown, **query})}"
 
+    # While records shown are on their way, the table follows them (htmx, every 2 s; 204 while nothing moved).
+    on_the_way = sum(r.state in (SyncState.PENDING, SyncState.SENDING) for r in found.items)
+    seen = hashlib.sha256(
+        "|".join(f"{r.external_id}:{r.state}:{r.attempts}" for r in found.items).encode()
+    ).hexdigest()[:16]
+    if on_the_way and (answer := unchanged(request, seen)):
+        return answer
+    shown_query = {k: v for k, v in request.GET.items() if k != "seen"}
     return _render(
         request,
         "web/hakeem/clinic_records.html",
@@ -261,6 +271,22 @@ def clinic_hakeem(request: HttpRequest, clinic_id) -> HttpResponse:
         order_filters=[(code, label, url(orders=code)) for code, label in ORDER_FILTERS.items()],
         orders_next_url=url(orders_cursor=orders.next_cursor) if orders.next_cursor else "",
         zone=zone,
+        on_the_way=on_the_way,
+        poll_url=f"{base}?{urlencode({**shown_query, 'seen': seen})}" if on_the_way else "",
+    )
+
+
+@page("hakeem.view_sync")
+def clinic_visit_hakeem(request: HttpRequest, clinic_id, visit_id) -> HttpResponse:
+    """How a committed visit's records are getting on with Hakeem, as the fragment the visit page polls: waiting
+    (how many Hakeem acknowledged so far), failed (why, and when it is tried again) or acknowledged."""
+    sync = hakeem_queries.visit_sync_get(actor=request.actor, visit_id=visit_id)
+    if sync is not None and (answer := unchanged(request, sync.token)):
+        return answer
+    return render(
+        request,
+        "web/hakeem/_visit_sync.html",
+        {"hakeem_sync": sync, "hakeem_visit_id": visit_id, "clinic": request.actor.clinic},
     )
 
 
@@ -277,4 +303,9 @@ urlpatterns = [
         name="platform_hakeem_clinic_retry",
     ),
     path("clinic/<uuid:clinic_id>/hakeem", clinic_hakeem, name="clinic_hakeem"),
+    path(
+        "clinic/<uuid:clinic_id>/visits/<uuid:visit_id>/hakeem",
+        clinic_visit_hakeem,
+        name="clinic_visit_hakeem",
+    ),
 ]

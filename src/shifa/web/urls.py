@@ -10,6 +10,7 @@ from . import (
     clinic_views,
     dashboard_views,
     desk_views,
+    document_views,
     family_views,
     hakeem_history_views,
     hakeem_views,
@@ -131,6 +132,7 @@ urlpatterns = [
     ),
     path("clinic/<uuid:clinic_id>/invitations", views.clinic_invitations, name="clinic_invitations"),
     path("clinic/<uuid:clinic_id>/documents", views.clinic_documents, name="clinic_documents"),
+    *document_views.urlpatterns,
     path("clinic/<uuid:clinic_id>/settings/hours", clinic_views.settings_hours, name="settings_hours"),
     path(
         "clinic/<uuid:clinic_id>/settings/services", clinic_views.settings_services, name="settings_services"

@@ -170,6 +170,14 @@ class ImportState(models.TextChoices):
     FAILED = "failed", _("Failed")
 
 
+class ImportStep(models.TextChoices):
+    """How far a running import is; empty while its job waits for the worker."""
+
+    FINDING = "finding", _("Finding the patient on Hakeem")
+    READING = "reading", _("Reading their history")
+    FILING = "filing", _("Filing it into the record")
+
+
 class HistoryImport(TenantModel):
     """One import of a patient's history from Hakeem by national ID (HK-3), with the patient's consent."""
 
@@ -189,6 +197,10 @@ class HistoryImport(TenantModel):
     summary = models.JSONField(_("summary"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    #: While it runs: its step, and in the filing step how many of the ``total`` resources it went through.
+    step = models.CharField(_("step"), max_length=8, choices=ImportStep.choices, blank=True)
+    done = models.PositiveIntegerField(_("done"), default=0)
+    total = models.PositiveIntegerField(_("total"), default=0)
 
     class Meta(TenantModel.Meta):
         verbose_name = _("Hakeem history import")

@@ -54,6 +54,15 @@ class ClinicCounts:
         return sum(self.counts.values())
 
     @property
+    def acknowledged(self) -> int:
+        return self.counts.get(SyncState.ACKNOWLEDGED, 0)
+
+    @property
+    def token(self) -> str:
+        """Changes whenever what the visit page shows of the sync changes (its poll answers 204 until then)."""
+        return f"{self.state}-{self.acknowledged}-{self.total}-{len(self.error)}"
+
+    @property
     def failed(self) -> int:
         return self.counts.get(SyncState.FAILED, 0)
 
@@ -68,6 +77,15 @@ class MonitorCounts:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    @property
+    def acknowledged(self) -> int:
+        return self.counts.get(SyncState.ACKNOWLEDGED, 0)
+
+    @property
+    def token(self) -> str:
+        """Changes whenever what the visit page shows of the sync changes (its poll answers 204 until then)."""
+        return f"{self.state}-{self.acknowledged}-{self.total}-{len(self.error)}"
 
 
 def monitor_counts(*, actor: Actor) -> MonitorCounts:
@@ -226,6 +244,15 @@ class VisitSync:
     def total(self) -> int:
         return sum(self.counts.values())
 
+    @property
+    def acknowledged(self) -> int:
+        return self.counts.get(SyncState.ACKNOWLEDGED, 0)
+
+    @property
+    def token(self) -> str:
+        """Changes whenever what the visit page shows of the sync changes (its poll answers 204 until then)."""
+        return f"{self.state}-{self.acknowledged}-{self.total}-{len(self.error)}"
+
 
 def visit_sync(*, actor: Actor, visit) -> VisitSync | None:
     """The sync summary of one of the acting clinic's committed visits (any version); ``None`` for a visit being
@@ -257,6 +284,11 @@ def visit_sync(*, actor: Actor, visit) -> VisitSync | None:
         return VisitSync(state=VISIT_WAITING, counts=counts)
     acknowledged = max((r.acknowledged_at for r in records if r.acknowledged_at), default=None)
     return VisitSync(state=VISIT_ACKNOWLEDGED, counts=counts, acknowledged_at=acknowledged)
+
+
+def visit_sync_get(*, actor: Actor, visit_id) -> VisitSync | None:
+    """``visit_sync`` of one of the acting clinic's visits by its id (404 for another clinic's or an unknown one)."""
+    return visit_sync(actor=actor, visit=_own_visit(actor, visit_id))
 
 
 #: The third-party order filters: those still open at the facility, those done with, all.

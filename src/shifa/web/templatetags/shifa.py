@@ -44,9 +44,3 @@ def hijri(value, zone_name: str = "") -> str:
 def get_item(mapping, key):
     """``{{ results|get_item:order.pk }}``: a dictionary's value in a template (an empty list when missing)."""
     return mapping.get(key, []) if mapping else []
-
-
-@register.filter
-def pending_documents(documents) -> bool:
-    """Whether any of the documents is still being prepared (the list then refreshes itself)."""
-    return any(d.status in {"pending", "rendering"} for d in documents)

@@ -30,7 +30,7 @@ from shifa.core import timezones
 from shifa.core.errors import Conflict, FieldError, Problem
 from shifa.integrations.hakeem import client as hakeem
 from shifa.integrations.hakeem import fhir
-from shifa.integrations.hakeem.models import HistoryImport, ImportState
+from shifa.integrations.hakeem.models import HistoryImport, ImportState, ImportStep
 from shifa.records import policies
 from shifa.records.models import (
     Allergy,
@@ -44,7 +44,7 @@ from shifa.records.models import (
 
 # ``tasks``: procrastinate's autodiscovery imports ``<app>.tasks`` (``shifa.integrations.hakeem.tasks``), not this
 # sub-package's; importing the job here registers it wherever an import can be started.
-from . import reading, tasks
+from . import queries, reading, tasks
 from . import summary as words
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ STALE_AFTER = dt.timedelta(minutes=30)
 RESOURCE_LIMIT = 5000
 #: At most this many left-out resources are listed by name in the summary (all are counted).
 LEFT_OUT_LIMIT = 200
+#: While filing, the count of resources gone through is written about this many times (not once per resource).
+PROGRESS_WRITES = 20
 
 
 class ConsentMissing(Problem):
@@ -80,7 +82,28 @@ def history_import_start(*, actor, patient_id, consent: bool) -> HistoryImport:
                 )
             ],
         )
-    patient = access.patient
+    _require_national_id(access.patient)
+    return _start(actor, access, consented_at=timezones.now())
+
+
+def history_import_retry(*, actor, patient_id, import_id) -> HistoryImport:
+    """Start again an import of the acting clinic that failed, on the consent the patient gave for it (given less
+    than ``queries.RETRY_CONSENT_FOR`` ago; 409 after that, or when it did not fail: start a new one with their consent).
+    404 unless the clinic cares for the patient and the import is its own."""
+    access = policies.chart_access(actor, patient_id)
+    _patient, failed = queries.history_import_get(actor=actor, patient_id=patient_id, import_id=import_id)
+    if failed.state != ImportState.FAILED:
+        raise Conflict(_("Only an import that failed can be tried again."), code="import_not_failed")
+    if not queries.may_retry(failed):
+        raise Conflict(
+            _("The patient agreed to that import a while ago: ask them again, and start a new import."),
+            code="consent_expired",
+        )
+    _require_national_id(access.patient)
+    return _start(actor, access, consented_at=failed.consented_at)
+
+
+def _require_national_id(patient: Patient) -> None:
     if not patient.national_id:
         raise Conflict(
             _(
@@ -89,6 +112,11 @@ def history_import_start(*, actor, patient_id, consent: bool) -> HistoryImport:
             ),
             code="no_national_id",
         )
+
+
+def _start(actor, access, *, consented_at) -> HistoryImport:
+    """Create the running import and defer its job, unless one runs already for the patient (see above)."""
+    patient = access.patient
     now = timezones.now()
     with transaction.atomic():
         Patient.objects.select_for_update().filter(pk=patient.pk).first()
@@ -114,7 +142,7 @@ def history_import_start(*, actor, patient_id, consent: bool) -> HistoryImport:
             patient=patient,
             requested_by=actor.user,
             consent=IN_PERSON,
-            consented_at=now,
+            consented_at=consented_at,
             state=ImportState.RUNNING,
         )
         tasks.history_import.defer(import_id=started.pk)
@@ -133,6 +161,13 @@ def _finish(row: HistoryImport, state: str, summary: dict, error: str = "") -> H
         current.finished_at = timezones.now()
         current.save(update_fields=["state", "summary", "error", "finished_at", "updated_at"])
         return current
+
+
+def _progress(row: HistoryImport, step: str, done: int = 0, total: int = 0) -> None:
+    """Say how far the running import is (the chart shows it); nothing once it has ended."""
+    HistoryImport.unscoped.filter(pk=row.pk, state=ImportState.RUNNING).update(
+        step=step, done=done, total=total, updated_at=timezones.now()
+    )
 
 
 def history_import_run(*, import_id: int) -> HistoryImport | None:
@@ -155,12 +190,15 @@ def history_import_run(*, import_id: int) -> HistoryImport | None:
             return _finish(row, ImportState.FAILED, {"error_code": words.BROKEN}, exc.__class__.__name__)
 
 
-def _history(national_id: str) -> tuple[list[str], list[dict], bool]:
+def _history(row: HistoryImport, national_id: str) -> tuple[list[str], list[dict], bool]:
     """The ids of the patients Hakeem holds under the national ID, everything about them, and whether that was
     more than one import can read."""
     client = hakeem.HakeemClient()
+    _progress(row, ImportStep.FINDING)
     found = client.search("Patient", {"identifier": f"{fhir.NATIONAL_ID_SYSTEM}|{national_id}"})
     ids = sorted({p["id"] for p in found if p.get("id") and reading.has_national_id(p, national_id)})
+    if ids:
+        _progress(row, ImportStep.READING)
     resources, truncated = [], False
     for patient_id in ids:
         # ``$everything`` through ``search``: the same GET, and the Bundle's ``next`` pages are followed.
@@ -172,7 +210,7 @@ def _history(national_id: str) -> tuple[list[str], list[dict], bool]:
 
 def _import(row: HistoryImport) -> HistoryImport:
     national_id = row.patient.national_id
-    ids, resources, truncated = _history(national_id) if national_id else ([], [], False)
+    ids, resources, truncated = _history(row, national_id) if national_id else ([], [], False)
     if not ids:
         return _finish(row, ImportState.DONE, {"found": False})
     medications = {reading.ref_of(r): r for r in resources if r.get("resourceType") == "Medication"}
@@ -190,7 +228,10 @@ def _import(row: HistoryImport) -> HistoryImport:
     items.sort(key=lambda i: reading.KINDS.index(i.kind))
     kinds = {k: {"filed": 0, "already_there": 0, "from_shifa": 0, "skipped": 0} for k in reading.KINDS}
     left_out = []
-    for item in items:
+    total = len(items)
+    every = max(1, -(-total // PROGRESS_WRITES))
+    _progress(row, ImportStep.FILING, 0, total)
+    for done, item in enumerate(items, start=1):
         counts = kinds[item.kind]
         if item.from_shifa:
             counts["from_shifa"] += 1
@@ -202,6 +243,8 @@ def _import(row: HistoryImport) -> HistoryImport:
             filed, there = _file(row, item)
             counts["filed"] += filed
             counts["already_there"] += there
+        if done % every == 0 and done < total:
+            _progress(row, ImportStep.FILING, done, total)
     summary = {
         "found": True,
         "patients": [f"Patient/{i}" for i in ids],

@@ -31,6 +31,14 @@ def _z(value):
     return timezones.isoformat_z(value) if value else None
 
 
+def _progress_out(row) -> dict | None:
+    """A running import's step (empty while it waits for the worker) and, while filing, resources gone through."""
+    shown = summary.progress(row)
+    if shown is None:
+        return None
+    return {"step": shown["step"] or "waiting", "done": shown["value"], "total": shown["max"]}
+
+
 def import_out(row, *, names: bool) -> dict:
     """One import. ``names``: what was left out is listed by name (for those who may read the chart)."""
     data = row.summary or {}
@@ -52,6 +60,7 @@ def import_out(row, *, names: bool) -> dict:
         if names
         else [],
         "summary": summary.lines(row, names=names),
+        "progress": _progress_out(row),
         "error": {"code": data.get("error_code", summary.BROKEN), "detail": row.error} if failed else None,
     }
 

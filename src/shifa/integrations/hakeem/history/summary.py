@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from shifa.integrations.hakeem.models import ImportState
+from shifa.integrations.hakeem.models import ImportState, ImportStep
 
 from . import reading
 
@@ -45,6 +45,27 @@ ERRORS = {
         "The import stopped on an error on our side. Start it again; if it fails again, tell us."
     ),
 }
+
+
+def progress(history_import) -> dict | None:
+    """How far a running import is: ``text`` in words and, while filing, ``value`` of ``max`` resources gone through
+    (``max`` is 0 while the count is not known). ``None`` once it has ended."""
+    if history_import.state != ImportState.RUNNING:
+        return None
+    step = history_import.step
+    if step == ImportStep.FILING:
+        return {
+            "step": step,
+            "text": _("Filing into the record: %(done)s of %(total)s")
+            % {"done": history_import.done, "total": history_import.total},
+            "value": history_import.done,
+            "max": history_import.total,
+        }
+    texts = {
+        ImportStep.FINDING: _("Finding the patient on Hakeem…"),
+        ImportStep.READING: _("Reading their history on Hakeem…"),
+    }
+    return {"step": step, "text": texts.get(step, _("Waiting to start…")), "value": 0, "max": 0}
 
 
 def reason_text(code: str) -> str:
@@ -92,7 +113,7 @@ def lines(history_import, *, names: bool) -> list[str]:
     who may read the chart)."""
     summary = history_import.summary or {}
     if history_import.state == ImportState.RUNNING:
-        return [_("Importing from Hakeem…")]
+        return [progress(history_import)["text"]]
     if history_import.state == ImportState.FAILED:
         return [str(ERRORS.get(summary.get("error_code"), ERRORS[BROKEN]))]
     if not summary.get("found"):

@@ -3,12 +3,14 @@
 // - pages of the patient app: network first, and after a few seconds without an answer the copy saved on this
 //   device, then the offline page; pages of the record, appointments, care plans and medicines are saved (at most
 //   MAX_PAGES, oldest dropped) for reading offline, never a page the server marks no-store, never a form's answer;
-// - static files: the saved copy at once, refreshed in the background (stale-while-revalidate);
+// - static files: the saved copy at once, refreshed in the background (stale-while-revalidate); a file whose name
+//   holds a hash of its content (collected by `shifa run`, docs/decisions/0028) never changes, so it is not refreshed,
+//   and a new version of it replaces the older ones;
 // - the saved pages hold health data: they are dropped on signing in or out, and when another person signs in;
 // - shows Web Push notifications and opens their page when tapped.
 // Nothing else is touched: the API, /accounts pages and other front ends go to the network as if it were absent.
 
-const VERSION = "v1"; // raise to drop every cache of the previous worker when it activates
+const VERSION = "v2"; // raise to drop every cache of the previous worker when it activates
 const SHELL = `shifa-shell-${VERSION}`;
 const STATIC = `shifa-static-${VERSION}`;
 const PAGES = `shifa-pages-${VERSION}`;
@@ -18,7 +20,8 @@ const USER_KEY = "/__shifa/user"; // in META: whose pages are saved (an opaque k
 const NETWORK_TIMEOUT_MS = 4000;
 const MAX_PAGES = 40;
 
-// What the offline page (and any saved page) needs to look right without a connection.
+// What the offline page (and any saved page) needs to look right without a connection, under the files' plain names;
+// the static files the offline page names (hashed names once collected) are kept with them.
 const SHELL_ASSETS = [
   "/static/shifa/css/shifa.css",
   "/static/shifa/js/shifa.js",
@@ -56,8 +59,9 @@ self.addEventListener("install", (event) => {
     (async () => {
       const shell = await caches.open(SHELL);
       await shell.add(new Request(OFFLINE_URL, { cache: "reload" }));
+      const named = staticNamedBy(await (await shell.match(OFFLINE_URL)).text());
       const assets = await caches.open(STATIC);
-      await assets.addAll(SHELL_ASSETS.map((url) => new Request(url, { cache: "reload" })));
+      await assets.addAll([...new Set([...SHELL_ASSETS, ...named])].map((url) => new Request(url, { cache: "reload" })));
       await self.skipWaiting();
     })(),
   );
@@ -161,22 +165,43 @@ async function navigate(event) {
 
 // Static files -----------------------------------------------------------------------------------------------------
 
+const HASHED = /^(.+)\.[0-9a-f]{12}(\.[^./]+)$/; // shifa.3f2a9c1b7d4e.css: collected, never changes
+const plainName = (pathname) => pathname.replace(HASHED, "$1$2");
+
+function staticNamedBy(html) {
+  return [...html.matchAll(/(?:src|href)="(\/static\/[^"?#]+)"/g)].map((match) => match[1]);
+}
+
+async function keepStatic(request, response) {
+  const cache = await caches.open(STATIC);
+  const path = new URL(request.url).pathname;
+  if (HASHED.test(path)) {
+    // The older versions of this file go: their names are in no page any more.
+    for (const old of await cache.keys()) {
+      const oldPath = new URL(old.url).pathname;
+      if (oldPath !== path && HASHED.test(oldPath) && plainName(oldPath) === plainName(path)) await cache.delete(old);
+    }
+  }
+  await cache.put(request, response);
+}
+
 function staticAsset(event) {
   const request = event.request;
-  const refresh = fetch(request).then(async (response) => {
-    if (response.ok && response.type === "basic" && !/no-store/i.test(response.headers.get("Cache-Control") || "")) {
-      const copy = response.clone();
-      await (await caches.open(STATIC)).put(request, copy);
-    }
-    return response;
-  });
+  const fresh = () =>
+    fetch(request).then(async (response) => {
+      if (response.ok && response.type === "basic" && !/no-store/i.test(response.headers.get("Cache-Control") || "")) {
+        await keepStatic(request, response.clone());
+      }
+      return response;
+    });
+  const saved = caches.open(STATIC).then((cache) => cache.match(request, { ignoreVary: true }));
+  if (HASHED.test(new URL(request.url).pathname)) {
+    event.respondWith(saved.then((cached) => cached || fresh()));
+    return;
+  }
+  const refresh = fresh();
   event.waitUntil(refresh.catch(() => {}));
-  event.respondWith(
-    caches
-      .open(STATIC)
-      .then((cache) => cache.match(request, { ignoreVary: true }))
-      .then((cached) => cached || refresh),
-  );
+  event.respondWith(saved.then((cached) => cached || refresh));
 }
 
 // Messages from the pages (pwa.js) ---------------------------------------------------------------------------------
