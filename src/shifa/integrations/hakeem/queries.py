@@ -54,15 +54,6 @@ class ClinicCounts:
         return sum(self.counts.values())
 
     @property
-    def acknowledged(self) -> int:
-        return self.counts.get(SyncState.ACKNOWLEDGED, 0)
-
-    @property
-    def token(self) -> str:
-        """Changes whenever what the visit page shows of the sync changes (its poll answers 204 until then)."""
-        return f"{self.state}-{self.acknowledged}-{self.total}-{len(self.error)}"
-
-    @property
     def failed(self) -> int:
         return self.counts.get(SyncState.FAILED, 0)
 
@@ -77,15 +68,6 @@ class MonitorCounts:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
-
-    @property
-    def acknowledged(self) -> int:
-        return self.counts.get(SyncState.ACKNOWLEDGED, 0)
-
-    @property
-    def token(self) -> str:
-        """Changes whenever what the visit page shows of the sync changes (its poll answers 204 until then)."""
-        return f"{self.state}-{self.acknowledged}-{self.total}-{len(self.error)}"
 
 
 def monitor_counts(*, actor: Actor) -> MonitorCounts:
