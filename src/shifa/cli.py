@@ -56,10 +56,10 @@ def collect_static() -> bool:
     sources = sorted(
         (path, storage.path(path)) for finder in finders.get_finders() for path, storage in finder.list(None)
     )
-    digest = hashlib.sha256()
-    for path, full in sources:
-        stat = os.stat(full)
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    listing = "".join(
+        f"{path}\0{os.stat(full).st_size}\0{os.stat(full).st_mtime_ns}\n" for path, full in sources
+    )
+    digest = hashlib.sha256(listing.encode())
     stamp = Path(settings.STATIC_ROOT) / ".sources"
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
         return False
