@@ -37,8 +37,8 @@ def test_an_english_receipt_carries_its_number_amount_and_what_is_left(cast, api
     text, pdf = pdf_text(response.content)
     flat = " ".join(text.split())
     assert number in flat and "Receipt" in flat and "Clinic A" in flat and "Patient" in flat
-    assert "JOD12.500" in flat  # what was received
-    assert "Still due JOD13.000" in flat  # what was left after it
+    assert "JOD 12.500" in flat  # what was received
+    assert "Still due JOD 13.000" in flat  # what was left after it
     assert "Cash" in flat and cast.staff_a["secretary"].full_name in flat
     start = text.index("Receipt")
     lefts = [pdf[0].get_textpage().get_charbox(start + i)[0] for i in range(5)]
@@ -90,7 +90,7 @@ def test_a_refund_has_its_own_receipt_numbered_after_the_payment(cast, api):
     text, _pdf = pdf_text(response.content)
     flat = " ".join(text.split())
     assert "Refund receipt" in flat and f"{invoice['number']}-02" in flat and "Overpaid" in flat
-    assert "JOD5.000" in flat
+    assert "JOD 5.000" in flat
 
 
 def test_receipts_are_only_for_money_and_only_for_those_who_may_see_the_invoice(cast, api):

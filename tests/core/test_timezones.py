@@ -39,3 +39,19 @@ def test_local_day_bounds_cover_24_hours_in_amman():
 def test_unknown_zone_is_an_error():
     with pytest.raises(ValueError):
         timezones.zone("Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("name", "language", "shown"),
+    [
+        ("Asia/Amman", "en", "Jordan Time"),
+        ("Asia/Amman", "ar", "توقيت الأردن"),
+        ("Asia/Riyadh", "ar", "توقيت المملكة العربية السعودية"),
+        ("", "en", "Jordan Time"),
+        ("UTC", "en", "GMT+00:00"),
+        ("Not/AZone", "en", "Not/AZone"),
+    ],
+)
+def test_zones_are_shown_as_people_call_them(name, language, shown, settings):
+    settings.SHIFA_DEFAULT_CLINIC_ZONE = "Asia/Amman"
+    assert timezones.describe(name, language) == shown

@@ -101,11 +101,28 @@ def _violations(page) -> list[dict]:
     ]
 
 
+#: What the reader should never see: a time zone's database name, UCUM syntax ("Asia/Amman", "mm[Hg]", "{score}"),
+#: except where a page shows values as stored (the audit log's before and after, marked ``data-stored``).
+RAW_CODES = r"\b(?:Africa|America|Asia|Europe|Etc)/[A-Za-z_]+|\[(?:Hg|IU|arb'U|degF)\]|\{(?:score|INR|index|titer)\}|\bCel\b"
+
+
+def _raw_codes(page) -> list:
+    found = page.evaluate(
+        """(pattern) => {
+            const body = document.body.cloneNode(true);
+            body.querySelectorAll('[data-stored], script, style, template').forEach((n) => n.remove());
+            return body.textContent.match(new RegExp(pattern, 'g')) || [];
+        }""",
+        RAW_CODES,
+    )
+    return [{"id": "raw-code", "shown": sorted(set(found))}] if found else []
+
+
 def _check_here(page, found: dict) -> None:
     # Loaded, and what htmx loads at once (hx-trigger="load") is in: cheaper than waiting for the network to idle.
     page.wait_for_load_state("load")
     page.wait_for_function("() => !document.querySelector('.htmx-request')")
-    problems = _violations(page)
+    problems = _violations(page) + _raw_codes(page)
     if problems:
         found[f"{page.evaluate('document.documentElement.lang')} {page.url}"] = problems
 
@@ -243,3 +260,16 @@ def test_the_check_finds_a_violation(browser):
     rules = {v["rule"] for v in _violations(page)}
     context.close()
     assert {"label", "button-name"} <= rules
+
+
+def test_the_check_finds_codes_no_reader_should_see(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_content(
+        "<html><body><p>Times are in Asia/Amman.</p><p>120 mm[Hg], 37 Cel, pain 3 {score}</p>"
+        '<table><tr><td data-stored>Africa/Cairo</td></tr></table><script>const zone = "Europe/Paris";</script>'
+        "</body></html>"
+    )
+    found = _raw_codes(page)
+    context.close()
+    assert found == [{"id": "raw-code", "shown": ["Asia/Amman", "Cel", "[Hg]", "{score}"]}]

@@ -31,6 +31,11 @@ from tests.conftest import sign_in_page
 ROOT = Path(__file__).resolve().parents[2]
 GUIDES = ROOT / "docs" / "guides"
 LANGUAGES = ("ar", "en")
+#: What Chromium draws itself (a file field's "Choose file", a date's dd/mm/yyyy, a time's hours) is in the
+#: browser's own language: Jordanian Arabic, and British English for the 24-hour clock. Chromium on Linux reads it
+#: from the environment (it ignores ``--lang``; the context's ``locale`` only changes navigator.language and Intl),
+#: and has no language but American English without Debian's chromium-l10n.
+BROWSER_LOCALES = {"ar": "ar-JO", "en": "en-GB"}
 PHONE = {"width": 412, "height": 915}
 DESKTOP = {"width": 1280, "height": 800}
 JPEG_QUALITY = 70
@@ -62,13 +67,28 @@ class Shot:
     prepare: Callable | None = field(default=None, compare=False)
 
 
+#: Scroll the element (with its heading, when a heading comes just before it) to the top of the screen, a little
+#: space above it but nothing of what comes before: no shot starts half-way through a label or a button.
+SCROLL_TO = """el => {
+  const heading = el.previousElementSibling;
+  const target = heading && /^H[1-6]$/.test(heading.tagName) ? heading : el;
+  const before = target.previousElementSibling;
+  const top = target.getBoundingClientRect().top;
+  const room = before ? top - before.getBoundingClientRect().bottom : 16;
+  window.scrollBy(0, top - Math.max(0, Math.min(16, room - 1)));
+  // Near the end of the page the part stops lower down: then start at the field (or line) cut by the top edge.
+  const cut = [...document.querySelectorAll('main :is(label, input, select, textarea, button, h1, h2, h3, p, a, li, dt, dd, th, td)')]
+    .map((n) => (n.closest('.field') || n).getBoundingClientRect())
+    .filter((box) => box.top < 0 && box.bottom > 0 && box.height > 0);
+  if (cut.length) window.scrollBy(0, Math.min(...cut.map((box) => box.top)) - 8);
+}"""
+
+
 def _scroll_to(selector: str) -> Callable:
-    """Bring the part of the page that the section is about to the top of the screen."""
+    """For a shot of one part of a long page (said in the guide's text): bring that part to the top."""
 
     def run(page) -> None:
-        page.locator(selector).first.evaluate(
-            "el => { el.scrollIntoView({block: 'start'}); window.scrollBy(0, -96); }"
-        )
+        page.locator(selector).first.evaluate(SCROLL_TO)
 
     return run
 
@@ -81,7 +101,7 @@ PATIENT = [
         "/app/search",
         "a[href*='/app/doctors/']",
         phone=True,
-        prepare=_scroll_to("article:has(a[href*='/app/doctors/'])"),
+        prepare=_scroll_to("section:has(a[href*='/app/doctors/'])"),  # the results, below a phone's screen
     ),
     Shot(
         "patient-doctor",
@@ -114,7 +134,6 @@ GENERAL_ADMIN = [
         "general_admin",
         "/clinic/{amman}/roles",
         "#role-secretary",
-        prepare=_scroll_to("#role-secretary"),
     ),
 ]
 CLINIC_ADMIN = [
@@ -133,7 +152,7 @@ SECRETARY = [
         "secretary",
         "/clinic/{amman}/desk",
         "form[action$='/desk/book']",
-        prepare=_scroll_to("form[action$='/desk/book']"),
+        prepare=_scroll_to("form[action$='/desk/book']"),  # with its heading, "Book a walk-in or a caller"
     ),
     Shot("secretary-billing", "secretary", "/clinic/{amman}/billing", "tbody tr"),
     Shot("secretary-invoice", "secretary", "/clinic/{amman}/billing/{due_invoice}", "main form"),
@@ -479,16 +498,51 @@ def test_every_guide_shows_the_screenshots_taken_and_only_those():
     assert set(GUIDE_SHOTS) | {"README.md"} == {p.name for p in GUIDES.glob("*.md")}
 
 
+#: The faces of the web font that the page does not draw its text in. They use ``font-display: optional``: a face
+#: that arrives late (the first time, before the browser has it in its cache) is left out for the life of the page,
+#: and the fallback is drawn. Once every face has loaded, text measured in "Plex Arabic" and in the fallback alone
+#: is as wide only if the fallback is drawn.
+FONTS_LEFT_OUT = """async () => {
+  await document.fonts.ready;
+  await Promise.all([...document.fonts].map(face => face.load().catch(() => null)));
+  const width = (family, weight, text) => {
+    const probe = document.createElement('span');
+    probe.textContent = text;
+    probe.style.cssText = `position: absolute; visibility: hidden; white-space: nowrap; font: ${weight} 40px ${family}`;
+    document.body.append(probe);
+    const found = probe.getBoundingClientRect().width;
+    probe.remove();
+    return found;
+  };
+  const left = [];
+  for (const weight of [400, 600]) {
+    for (const text of ['Shifa clinic', 'عيادة شفاء']) {
+      if (width('"Plex Arabic", monospace', weight, text) === width('monospace', weight, text)) {
+        left.push(`${weight} ${text}`);
+      }
+    }
+  }
+  return left;
+}"""
+
+
 def _open(page, shot: Shot, url: str, language: str) -> list[str]:
-    """Open ``url`` and say what is wrong with it: an error page, a redirect, the wrong language, nothing to show."""
+    """Open ``url`` and say what is wrong with it: an error page, a redirect, the wrong language, nothing to show,
+    text not in the web font."""
     response = page.goto(url)
+    fonts_left_out = page.evaluate(FONTS_LEFT_OUT)
+    for _again in range(2):
+        if not fonts_left_out:
+            break
+        response = page.goto(url)  # the font is in the browser's cache now: drawn from the start
+        fonts_left_out = page.evaluate(FONTS_LEFT_OUT)
     if page.locator("[hx-trigger*='load'], [hx-trigger*='every']").count():
         page.wait_for_load_state("networkidle")  # parts of the page that load after it
-    page.evaluate("document.fonts.ready.then(() => true)")
+    page.evaluate("window.scrollTo(0, 0)")  # the top of the page, even on a second visit to the same address
     status = response.status if response is not None else None
     if status != 200:
         return [f"answered {status}"]
-    problems = []
+    problems = [f"not in the web font: {face}" for face in fonts_left_out]
     if not page.url.split("?")[0].endswith(url.split("?")[0]):
         problems.append(f"ended at {page.url}")
     if page.get_attribute("html", "lang") != language:
@@ -502,13 +556,33 @@ def _open(page, shot: Shot, url: str, language: str) -> list[str]:
     return problems
 
 
+def _browser_in(chromium, locale: str):
+    """Chromium speaking ``locale`` ("ar-JO") in what it draws itself; as tests/e2e/conftest.py starts it otherwise."""
+    from tests.e2e.conftest import CHROMIUM
+
+    posix = locale.replace("-", "_")
+    return chromium.launch(
+        executable_path=CHROMIUM,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+        env={**os.environ, "LANGUAGE": posix, "LANG": f"{posix}.UTF-8"},
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_guide_screenshots(request, live_server, tmp_path):
     folder = _screenshots_dir(tmp_path)
     ids = build_world()
     # The browser starts after the world is built: Playwright's event loop would refuse the Channels events that
-    # the actions above send on commit.
-    browser = request.getfixturevalue("browser")
+    # the actions above send on commit. One browser per language, for its own controls (BROWSER_LOCALES).
+    chromium = request.getfixturevalue("browser").browser_type
+    browsers = {language: _browser_in(chromium, BROWSER_LOCALES[language]) for language in LANGUAGES}
     cookie = settings.SESSION_COOKIE_NAME
     sessions = {
         key: sign_in_page(Client(), User.objects.get(email=email)).cookies[cookie].value
@@ -522,8 +596,8 @@ def test_guide_screenshots(request, live_server, tmp_path):
             for shot in SHOTS:
                 key = (shot.who, shot.phone, language)
                 if key not in pages:
-                    context = browser.new_context(
-                        locale=language,
+                    context = browsers[language].new_context(
+                        locale=BROWSER_LOCALES[language],
                         base_url=live_server.url,
                         viewport=PHONE if shot.phone else DESKTOP,
                         is_mobile=shot.phone,
@@ -555,6 +629,8 @@ def test_guide_screenshots(request, live_server, tmp_path):
     finally:
         for page in pages.values():
             page.context.close()
+        for browser in browsers.values():
+            browser.close()
     for stale in {p.name for p in folder.glob("*.[ae][rn].jpg")} - expected_images():
         (folder / stale).unlink()  # a shot no longer taken
     assert problems == {}

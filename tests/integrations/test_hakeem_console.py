@@ -377,3 +377,23 @@ def test_the_platform_page_retries_a_record_and_a_clinic(cast, api):
     job = ProcrastinateJob.objects.get(task_name="hakeem.send_clinic")
     assert job.args == {"clinic_id": cast.clinic_b.pk}
     assert "will be sent again in a moment" in page.get(response["Location"]).content.decode()
+
+
+def test_errors_are_shown_in_the_readers_words_with_what_hakeem_said():
+    from django.utils import translation
+
+    from shifa.integrations.hakeem.client import describe_error
+
+    with translation.override("en"):
+        assert describe_error("Hakeem answered 503: Service temporarily unavailable") == (
+            "Hakeem is unavailable (503); the record will be sent again."
+        )
+        assert describe_error("Hakeem did not answer within 10 s").startswith("Hakeem did not answer in time")
+        assert describe_error("Hakeem refused it (422): Condition.code: unknown code") == (
+            "Hakeem refused the record (422): Condition.code: unknown code"
+        )
+        assert describe_error("something else went wrong") == "something else went wrong"
+        assert describe_error("") == ""
+    with translation.override("ar"):
+        shown = describe_error("Hakeem answered 503: Service temporarily unavailable")
+        assert "503" in shown and "Service" not in shown and "حكيم" in shown

@@ -71,6 +71,45 @@ def test_every_change_is_in_the_audit_log_with_the_admin_and_before_after(consol
     assert "J01CA08" in body and "J01CA01" in body and cast.platform_admin.email in body
 
 
+def test_the_audit_log_shows_jordan_time_and_only_what_an_update_changed(console, cast):
+    from shifa.audit.models import AuditEvent
+    from shifa.core.timezones import wall_clock
+
+    console.post("/platform/reference/medications/new", MEDICATION)
+    medication = Medication.objects.get(code="pivmecillinam")
+    console.post(
+        f"/platform/reference/medications/{medication.external_id}", {**MEDICATION, "atc_code": "J01CA01"}
+    )
+    address = f"/platform/audit?table=catalog_medication&entity_id={medication.external_id}"
+    body = console.get(address).content.decode()
+    update, insert = body.split('<article class="card stack audit-event">')[1:]
+    assert "UPDATE · catalog_medication" in update and "INSERT · catalog_medication" in insert
+
+    # The time on the clock in Jordan (UTC+3), named, the date and time kept together in Arabic too.
+    occurred = AuditEvent.objects.get(
+        table_name="catalog_medication", entity_external_id=medication.external_id, operation="UPDATE"
+    ).occurred_at
+    local = wall_clock(occurred, "Asia/Amman").strftime("%Y-%m-%d %H:%M:%S")
+    utc = occurred.strftime("%Y-%m-%d %H:%M:%S")
+    assert f'<bdi dir="ltr">{local}</bdi></time> Jordan Time' in update
+    assert utc not in body.replace(local, "")
+    cast.platform_admin.language = "ar"
+    cast.platform_admin.save(update_fields=["language"])
+    arabic = (
+        sign_in_page(Client(HTTP_ACCEPT_LANGUAGE="ar"), cast.platform_admin).get(address).content.decode()
+    )
+    assert '<html lang="ar" dir="rtl">' in arabic
+    assert f'<bdi dir="ltr">{local}</bdi></time> توقيت الأردن' in arabic
+
+    # The update shows the field it changed; the others only under "All fields".
+    shown, hidden = update.split('<details class="audit-event__all">')
+    assert ">atc_code<" in shown and "J01CA08" in shown and "J01CA01" in shown
+    assert ">name_en<" not in shown and ">brands<" not in shown
+    assert "All fields" in hidden and ">name_en<" in hidden and ">brands<" in hidden
+    # An insert has no unchanged fields: all of them, nothing to disclose.
+    assert ">name_en<" in insert and "<details" not in insert
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -156,6 +195,9 @@ def test_the_console_lists_every_list_with_its_counts_and_searches_in_both_langu
         assert title in home
     arabic = console.get("/platform/reference/specialties?q=الأطفال").content.decode()
     assert "Pediatrics" in arabic and "Cardiology" not in arabic
+    # the columns are headed as headings are, a capital first ("In use", never the field's "in use")
+    listed = console.get("/platform/reference/specialties").content.decode()
+    assert '<th scope="col">In use</th>' in listed and ">in use<" not in listed
 
 
 def test_the_lookup_api_pages_through_entries_in_use(cast, api):

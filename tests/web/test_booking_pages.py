@@ -69,13 +69,13 @@ def test_anyone_finds_the_doctor_and_sees_free_times_in_arabic(cast, clinic):
 def test_a_patient_holds_confirms_moves_and_cancels_from_the_pages(cast, clinic):
     patient = browser(cast.patient_user)
     page = patient.get(doctor_url(clinic, insurer="jic")).content.decode()
-    assert 'action="/app/book"' in page and "data-patient-share>JOD4.000<" in page  # 20% of 20.000, JIC
+    assert 'action="/app/book"' in page and "data-patient-share>JOD\u00a04.000<" in page  # 20% of 20.000, JIC
     held = patient.post("/app/book", slot_form(clinic, local(2, 10), insurer="jic"))
     assert held.status_code == 302
     again = patient.post("/app/book", slot_form(clinic, local(2, 10), insurer="jic"))  # a double click
     assert again["Location"] == held["Location"] and Appointment.unscoped.count() == 1
     appointment = patient.get(held["Location"]).content.decode()
-    assert "Confirm your appointment" in appointment and "data-patient-share>JOD4.000<" in appointment
+    assert "Confirm your appointment" in appointment and "data-patient-share>JOD\u00a04.000<" in appointment
     assert "10:00\u201310:30" in appointment  # the clinic's local time
     appointment_id = held["Location"].rstrip("/").split("/")[-1]
     step = f"/app/appointments/{appointment_id}/step"
@@ -189,3 +189,29 @@ def test_the_desk_sees_the_day_books_a_caller_checks_in_and_moves(cast, clinic):
     view = nurse.get(f"{base}?day={day}")
     assert view.status_code == 200 and f"{base}/{new.external_id}" not in view.content.decode()
     assert nurse.post(f"{base}/{new.external_id}", {"step": "complete"}).status_code == 403
+
+
+def test_my_appointments_show_what_is_coming_soonest_first_then_the_rest_latest_first(cast, clinic):
+    from tests.support.records import in_care
+
+    in_week = in_care(cast, hours=24 * 7)
+    tomorrow = in_care(cast, hours=24 * 2)
+    long_ago, last_week = in_care(cast, hours=24 * 30), in_care(cast, hours=24 * 9)
+    for appointment, days in ((long_ago, 30), (last_week, 7)):
+        back = dt.timedelta(days=days) + (appointment.starts_at - timezones.now())
+        Appointment.unscoped.filter(pk=appointment.pk).update(
+            status="completed", starts_at=appointment.starts_at - back, ends_at=appointment.ends_at - back
+        )
+    cancelled_ahead = in_care(cast, hours=24 * 3)
+    Appointment.unscoped.filter(pk=cancelled_ahead.pk).update(status="cancelled")
+    from shifa.records.models import Patient
+
+    stranger = Patient.objects.get(user=cast.other_patient_user)
+    someone_else = in_care(cast, stranger, hours=24 * 4)
+
+    body = browser(cast.patient_user).get("/app/appointments").content.decode()
+    upcoming, past = body.split("data-upcoming", 1)[1].split("data-past", 1)
+    order = lambda part: re.findall(r'data-appointment="([0-9a-f-]+)"', part)  # noqa: E731
+    assert order(upcoming) == [str(tomorrow.external_id), str(in_week.external_id)]
+    assert order(past) == [str(x.external_id) for x in (cancelled_ahead, last_week, long_ago)]
+    assert str(someone_else.external_id) not in body

@@ -85,7 +85,9 @@ def test_the_plans_show_progress_and_the_plan_says_what_to_do_now(cast, api):
     listed = me.get("/app/plans")
     body = listed.content.decode()
     assert listed.status_code == 200
-    assert 'href="/app/plans" aria-current="page">My care</a>' in body  # the app's navigation
+    assert (
+        'href="/app/plans" aria-current="page"><span class="tabbar__label">My care</span></a>' in body
+    )  # the app's navigation
     card = block(body, "data-plan", plan["id"])
     assert f'href="/app/plans/{plan["id"]}"' in card and "Knee rehabilitation" in card
     assert "0 of 13 done (0%)" in card and "Clinic A" in card

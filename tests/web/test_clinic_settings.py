@@ -29,11 +29,13 @@ def test_opening_hours_are_written_as_stretches_per_day(cast):
         and 'dir="rtl"' in page.content.decode()
         and "الاثنين" in page.content.decode()
     )
+    # the hint's example is the format to type: left to right inside the Arabic sentence, still translated
+    assert 'مثل <bdi dir="ltr">08:30-13:00, 14:00-18:00</bdi>؛' in page.content.decode()
     saved = admin.post(url(cast, "hours"), {"day_0": "08:30-13:00, 14:00-18:00", "day_1": "08:30-13:00"})
     assert saved.status_code == 302
     assert OpeningInterval.objects.for_clinic(cast.clinic_a).count() == 3
     again = admin.get(url(cast, "hours")).content.decode()
-    assert "08:30-13:00, 14:00-18:00" in again
+    assert 'value="08:30-13:00, 14:00-18:00"' in again
     bad = browser(cast).post(url(cast, "hours"), {"day_2": "8 to 5"})
     assert bad.status_code == 400 and 'id="id_day_2_error"' in bad.content.decode()
     overlap = browser(cast).post(url(cast, "hours"), {"day_2": "08:00-12:00, 11:00-15:00"})

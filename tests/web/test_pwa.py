@@ -135,7 +135,10 @@ def test_the_worker_key_names_nobody_and_changes_with_the_person(cast):
     mine, theirs = key(cast.patient_user), key(cast.other_patient_user)
     assert len(mine) == 24 and mine != theirs
     assert mine == key(cast.patient_user)
-    assert str(cast.patient_user.pk) not in mine
+    user = cast.patient_user
+    # an opaque key (a keyed hash), not an id, an e-mail or anything the page could be traced back by
+    assert mine.lstrip("0") not in (str(user.pk), format(user.pk, "x"))
+    assert mine not in str(user.external_id).replace("-", "") and user.email not in mine
     anonymous = Client().get("/app/search").content.decode()
     assert '<meta name="shifa-user" content="">' in anonymous
 

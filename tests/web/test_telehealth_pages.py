@@ -525,6 +525,19 @@ def test_the_navigation_shows_each_page_to_those_who_may_open_it(cast):
     assert f'href="{clinic_url(cast.clinic_a, "/urgent")}"' not in nurse_nav
     patient = browser(cast.patient_user)
     assert re.search(r'<a href="/app/messages"\s+data-doctor-tab>', page(patient.get("/app")))
+    # a public page of the app (find a doctor) authorizes nobody: the tab bar is still the patient's own
+    searching = page(patient.get("/app/search"))
+    assert re.search(r'<a href="/app/messages"\s+data-doctor-tab>', searching)
+    assert 'href="/app/search" aria-current="page"' in searching
+    # someone not signed in has nothing to talk about yet: the tab leads nowhere for them
+    assert "data-doctor-tab" not in page(Client().get("/app/search"))
+    # the account links (notifications, one's name, sign out) are in the top bar and, shown on a phone instead
+    # (shifa.css), in the tab bar's "More"; the consoles keep theirs in the top bar at every width
+    home = page(patient.get("/app"))
+    assert home.count('class="topbar__account"') == 3 and home.count('class="tabbar__account"') == 3
+    more = home[home.index("data-tabbar-more") :]
+    assert 'href="/accounts/notifications"' in more and 'action="/accounts/sign-out"' in more
+    assert "topbar__account" not in doctor_nav and "tabbar__account" not in doctor_nav
     for url, current in (("/app/messages", "/app/messages"), ("/app/urgent", "/app/urgent")):
         shown = page(patient.get(url))
         assert re.search(r'<a href="/app/messages" aria-current="page"\s+data-doctor-tab>', shown)

@@ -5,13 +5,18 @@ Never float. Rounding is half-up, as Jordanian invoices are written.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
 
 DEFAULT_CURRENCY = "JOD"
 SUPPORTED_CURRENCIES = frozenset({"JOD", "USD", "EUR", "SAR", "AED", "EGP", "KWD", "BHD", "OMR", "QAR"})
+
+
+#: Put between a currency written in letters and the number it touches (CLDR's ``currencySpacing``).
+NO_BREAK_SPACE = "\u00a0"
 
 
 class MoneyError(ValueError):
@@ -20,6 +25,33 @@ class MoneyError(ValueError):
 
 def _exponent(currency: str) -> Decimal:
     return Decimal(1).scaleb(-get_currency_precision(currency))
+
+
+def _babel_locale(language: str) -> str:
+    """Arabic money as written in Jordan (``د.أ.``); other languages as they are."""
+    return {"ar": "ar_JO"}.get(language, language)
+
+
+def _lettered(char: str) -> bool:
+    """Whether a currency's edge character asks for a space from a digit: CLDR's ``[[:^S:]&[:^Z:]]``, i.e. a
+    letter or mark (``JOD``, ``د.أ``), not a sign such as ``$`` or ``€``, nor a space already there."""
+    return not unicodedata.category(char).startswith(("S", "Z"))
+
+
+def _digit(text: str, index: int) -> bool:
+    return 0 <= index < len(text) and unicodedata.category(text[index]) == "Nd"
+
+
+def _spaced(text: str, symbol: str) -> str:
+    """``text`` with a no-break space wherever ``symbol`` written in letters touches a digit: babel's patterns
+    (``¤#,##0.00`` in English) leave ``JOD12.500`` joined, where CLDR's currency spacing writes ``JOD 12.500``."""
+    start = text.find(symbol) if symbol else -1
+    if start < 0:
+        return text
+    end = start + len(symbol)
+    after = NO_BREAK_SPACE if _digit(text, end) and _lettered(symbol[-1]) else ""
+    before = NO_BREAK_SPACE if _digit(text, start - 1) and _lettered(symbol[0]) else ""
+    return text[:start] + before + symbol + after + text[end:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +129,12 @@ class Money:
         return {"amount": str(self.amount), "currency": self.currency}
 
     def format(self, locale: str = "en") -> str:
-        return format_currency(self.amount, self.currency, locale={"ar": "ar_JO"}.get(locale, locale))
+        """The amount with its currency as ``locale`` writes money, to the currency's own places: ``JOD 12.500``
+        and ``SAR 12.50`` in English (a no-break space between a currency code and the number),
+        ``12.500 د.أ.`` in Arabic (Jordan's symbol; between the right-to-left marks of its pattern)."""
+        babel_locale = _babel_locale(locale)
+        text = format_currency(self.amount, self.currency, locale=babel_locale)
+        return _spaced(text, get_currency_symbol(self.currency, babel_locale))
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"

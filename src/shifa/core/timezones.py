@@ -34,6 +34,21 @@ def is_valid_zone(name: str) -> bool:
     return name in available_timezones()
 
 
+def describe(name: str | None, language: str) -> str:
+    """A zone as people call it, in their language (CLDR through Babel): ``Asia/Amman`` is "Jordan Time" in
+    English and "توقيت الأردن" in Arabic. The clinic default when empty; the name itself when CLDR has none."""
+    from babel.dates import get_timezone_gmt, get_timezone_location
+
+    name = name or settings.SHIFA_DEFAULT_CLINIC_ZONE
+    locale = {"ar": "ar_JO"}.get(language, language or "en")
+    try:
+        if name == "UTC" or name.startswith("Etc/"):  # no place to name: its offset ("GMT+03:00")
+            return get_timezone_gmt(now().astimezone(zone(name)), locale=locale, width="long")
+        return get_timezone_location(name, locale=locale)
+    except (LookupError, ValueError):
+        return name
+
+
 def require_aware(value: dt.datetime) -> dt.datetime:
     """Return ``value`` in UTC; refuse a naive datetime, whose meaning would be a guess."""
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:

@@ -21,6 +21,7 @@ WIDTH, HEIGHT = 640, 240
 TOP, BOTTOM = 14, 34  # room above the highest tick and below the baseline for the time labels
 AXIS, END = 60, 14  # room for the value ticks on the start side, and a margin on the end side
 FONT = 13
+LABEL_EM, EDGE = 0.62, 2  # the estimated width of a label's character (in ems) and the room kept at each edge
 SVG_NS = "http://www.w3.org/2000/svg"
 #: Colours in the SVG itself, so that it reads right wherever it is shown; dashboards.css may restyle the classes.
 TONES = {"primary": "#0b7a75", "accent": "#c2410c", "muted": "#5b6577", "danger": "#b42318"}
@@ -137,11 +138,22 @@ class _Frame:
             if (len(data) - 1 - index) % every:  # the latest is always labelled, then every ``every``-th
                 continue
             parts.append(
-                f'<text class="chart-label"{_attrs(x=_f(self.x(index)), y=_f(HEIGHT - 10))}'
+                f'<text class="chart-label"{_attrs(x=_f(label_x(self.x(index), datum.label)), y=_f(HEIGHT - 10))}'
                 f' text-anchor="middle" font-size="{FONT}" fill="#5b6577"'
                 f"{_attrs(direction='rtl' if self.rtl else None)}>{escape(datum.label)}</text>"
             )
         return parts
+
+
+def label_x(x: float, label: str) -> float:
+    """Where a time label centred under ``x`` goes so that it stays whole inside the chart: the outermost slots are
+    narrower than their labels ("27 نوفمبر" under the latest day, at the left edge in Arabic), so a label that would
+    reach past an edge moves inwards just enough. The width is an estimate on the generous side (the server knows
+    no font): ``LABEL_EM`` of the font size per character."""
+    half = len(label) * FONT * LABEL_EM / 2
+    if 2 * half >= WIDTH - 2 * EDGE:
+        return WIDTH / 2
+    return min(max(x, EDGE + half), WIDTH - EDGE - half)
 
 
 def _open(chart_id: str, title: str, summary: str) -> str:

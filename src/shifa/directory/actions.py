@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from shifa.core import places
 from shifa.core.errors import FieldError, NotFound, ValidationFailed
 
 from .models import Price, Service, VisitType
@@ -507,7 +508,13 @@ def listing_refresh(*, clinic, doctor):
         "clinic_name_en": clinic.name_en,
         "city": clinic.city,
         "search_text": " ".join(
-            [doctor.full_name, clinic.name_en, clinic.name_ar, clinic.city]
+            [
+                doctor.full_name,
+                clinic.name_en,
+                clinic.name_ar,
+                clinic.city,
+                *(places.city_names(clinic.city) or ()),
+            ]
             + [name for s in specialties for name in (s.name_en, s.name_ar)]
         ).lower(),
         "specialties": sorted(s.code for s in specialties),

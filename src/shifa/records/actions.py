@@ -17,7 +17,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from shifa.accounts.actions import normalize_phone
-from shifa.core import keys, timezones
+from shifa.core import keys, timezones, units
 from shifa.core.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
 from shifa.core.uploads import sniff_content_type
 
@@ -570,7 +570,7 @@ def vital_values(readings, taken_at: dt.datetime | None = None) -> tuple[list, d
                         "name": kind.display_name(get_language()),
                         "low": f"{kind.lowest.normalize():f}",
                         "high": f"{kind.highest.normalize():f}",
-                        "unit": kind.unit,
+                        "unit": units.symbol(kind.unit),
                     },
                 )
             )

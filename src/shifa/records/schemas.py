@@ -266,15 +266,16 @@ def prescription_out(row, language: str) -> dict:
 
 def prescription_text(row) -> str:
     """One line the patient can follow, in the reader's language: "1 tablet by mouth three times a day …"."""
-    from django.utils.translation import gettext as _
-    from django.utils.translation import pgettext
+    from django.utils.translation import ngettext, pgettext
 
     parts = [f"{row.dose.normalize():f} {row.get_dose_unit_display()}", row.get_route_display().lower()]
     parts.append(row.get_frequency_display().lower())
     if row.timing:
         parts.append(row.get_timing_display().lower())
     if row.duration_days:
-        parts.append(_("for %(days)d days") % {"days": row.duration_days})
+        parts.append(
+            ngettext("for %(days)d day", "for %(days)d days", row.duration_days) % {"days": row.duration_days}
+        )
     return pgettext("between the parts of a list", ", ").join(parts)
 
 

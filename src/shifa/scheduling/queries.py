@@ -140,6 +140,26 @@ def patient_appointments(*, actor, cursor: str | None = None, limit: int = 50):
     return paginate(qs, cursor=cursor, limit=limit, newest_first=True)
 
 
+def patient_agenda(*, actor, past_limit: int = 50) -> tuple[list[Appointment], list[Appointment]]:
+    """The acting patient's appointments as they look for them: those still ahead (held, booked or checked in and
+    not yet over), soonest first; then the rest (over, cancelled, missed), latest first, at most ``past_limit``."""
+    from django.db.models import Q
+
+    from shifa.core import timezones
+    from shifa.records.queries import patient_for_user
+
+    patient = patient_for_user(actor.user)
+    if patient is None:
+        return [], []
+    mine = _with_people(Appointment.unscoped.filter(patient=patient)).exclude(
+        status=AppointmentStatus.EXPIRED
+    )
+    ahead = Q(status__in=OCCUPYING, ends_at__gt=timezones.now())
+    upcoming = list(mine.filter(ahead).order_by("starts_at", "pk"))
+    past = list(mine.exclude(ahead).order_by("-starts_at", "-pk")[:past_limit])
+    return upcoming, past
+
+
 def desk_day(*, actor, day: dt.date, doctor=None) -> list[Appointment]:
     """The clinic's appointments on one local day, in time order, for the desk calendar."""
     from shifa.core import timezones

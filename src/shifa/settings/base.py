@@ -236,6 +236,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 512 * 1024
 LANGUAGE_CODE = "ar"
 LANGUAGES = [("ar", _("Arabic")), ("en", _("English"))]
 LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+#: Dates, times and numbers as written in Jordan, one way in both languages (shifa/formats, ADR 0030)
+FORMAT_MODULE_PATH = ["shifa.formats"]
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -27,7 +27,7 @@ from shifa.adherence.models import DeviceKind, DeviceStatus, DoseStatus, Reading
 from shifa.careplans import actions as plan_actions
 from shifa.careplans import queries as plan_queries
 from shifa.catalog.models import VitalSignType
-from shifa.core import timezones
+from shifa.core import timezones, units
 from shifa.core.errors import Conflict, NotFound, Problem
 from shifa.records import queries as record_queries
 from shifa.records.schemas import prescription_text
@@ -745,7 +745,7 @@ class SignForm(_TakenAt):
         super().__init__(*args, **kwargs)
         language = get_language()
         self.fields["sign"].choices = [
-            (code, f"{kinds[code].display_name(language)} ({kinds[code].unit})")
+            (code, units.labelled(kinds[code].display_name(language), kinds[code].unit))
             for code in SINGLE_SIGNS
             if code in kinds
         ]
@@ -901,7 +901,7 @@ def patient_readings_record(request: HttpRequest) -> HttpResponse:
                     % {
                         "name": kind.display_name(get_language()),
                         "value": form.cleaned_data["value"],
-                        "unit": kind.unit,
+                        "unit": units.symbol(kind.unit),
                     },
                 )
             return redirect(_with_query(reverse("web:patient_readings"), _whose_query(request, patient)))

@@ -10,6 +10,8 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -56,15 +58,27 @@ def parse_week(data: dict) -> dict[int, list[tuple[dt.time, dt.time]]]:
     return week
 
 
+#: The example of the hint below, kept left to right inside the sentence in either language.
+HOURS_EXAMPLE = "08:30-13:00, 14:00-18:00"
+
+
+def _hours_hint() -> str:
+    """The hint under each day, its example (the same in every language: the format to type) isolated left to
+    right so that an Arabic sentence does not read it backwards."""
+    hint = conditional_escape(_("e.g. 08:30-13:00, 14:00-18:00; empty when closed"))
+    return mark_safe(hint.replace(HOURS_EXAMPLE, f'<bdi dir="ltr">{HOURS_EXAMPLE}</bdi>'))  # noqa: S308
+
+
 class HoursForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        hint = _hours_hint()
         for day in Weekday:
             self.fields[f"day_{day.value}"] = forms.CharField(
                 label=day.label,
                 required=False,
                 max_length=200,
-                help_text=gettext_lazy("e.g. 08:30-13:00, 14:00-18:00; empty when closed"),
+                help_text=hint,
                 widget=forms.TextInput(attrs={"dir": "ltr", "inputmode": "numeric"}),
             )
 

@@ -29,12 +29,13 @@ TOP_CLINICS = 10
 
 
 class Formats:
-    """Numbers, money, days and durations as the reader's language writes them (Arabic as written in Jordan, as
-    ``Money.format`` does)."""
+    """Numbers, money, days and durations as the reader's language writes them. Months are named as on every
+    other page (Django's Arabic: "نوفمبر"), not with CLDR's Jordanian names ("تشرين الثاني"), which ar_JO uses
+    for full month names only; money goes through ``Money.format``."""
 
     def __init__(self, language: str):
         self.language = language
-        self.locale = {"ar": "ar_JO"}.get(language, language)
+        self.locale = language
 
     def number(self, value) -> str:
         return format_decimal(value, locale=self.locale)

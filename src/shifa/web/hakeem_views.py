@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils.http import urlencode
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language, gettext_lazy, pgettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -35,7 +35,7 @@ MONITOR_FILTERS = {
     "unfinished": gettext_lazy("Not yet acknowledged"),
     "pending": gettext_lazy("Waiting"),
     "sending": gettext_lazy("Being sent"),
-    "acknowledged": gettext_lazy("Acknowledged"),
+    "acknowledged": pgettext_lazy("Hakeem sync state", "Acknowledged"),
     "all": gettext_lazy("All"),
 }
 #: The clinic page's filters.
@@ -43,7 +43,7 @@ CLINIC_FILTERS = {
     "all": gettext_lazy("All"),
     "unfinished": gettext_lazy("Not yet acknowledged"),
     "failed": gettext_lazy("Failed"),
-    "acknowledged": gettext_lazy("Acknowledged"),
+    "acknowledged": pgettext_lazy("Hakeem sync state", "Acknowledged"),
 }
 ORDER_FILTERS = {
     "all": gettext_lazy("All"),

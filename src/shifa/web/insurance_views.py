@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from shifa.access.declare import page
 from shifa.core.errors import FieldError, NotFound, Problem, ValidationFailed
+from shifa.core.money import Money
 from shifa.insurance import actions, queries
 from shifa.insurance.api import export_response
 from shifa.insurance.models import ClaimStatus, CoverageStatus, PreApprovalStatus
@@ -116,8 +117,8 @@ def clinic_insurance(request: HttpRequest, clinic_id) -> HttpResponse:
     elif created:
         messages.success(
             request,
-            _("The insurer's share of %(amount)s JOD is posted on the invoice.")
-            % {"amount": coverage.insurer_amount},
+            _("The insurer's share of %(amount)s is posted on the invoice.")
+            % {"amount": Money(coverage.insurer_amount, coverage.invoice.currency).format(get_language())},
         )
     else:
         messages.info(request, _("This invoice's insurance was already applied."))

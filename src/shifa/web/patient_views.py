@@ -378,17 +378,24 @@ def _payment_context(appointment) -> dict:
 
 @page("appointments.book")
 def patient_appointments(request: HttpRequest) -> HttpResponse:
-    page_ = scheduling_queries.patient_appointments(actor=request.actor, limit=100)
+    upcoming, past = scheduling_queries.patient_agenda(actor=request.actor, past_limit=100)
     language = get_language()
-    rows = [
-        {
-            "a": a,
-            "clinic_name": a.clinic.display_name(language),
-            "starts": timezones.wall_clock(a.starts_at, a.clinic.time_zone),
-        }
-        for a in page_.items
-    ]
-    return render(request, "web/patient/appointments.html", {"rows": rows, "nav": "appointments"})
+
+    def rows(appointments):
+        return [
+            {
+                "a": a,
+                "clinic_name": a.clinic.display_name(language),
+                "starts": timezones.wall_clock(a.starts_at, a.clinic.time_zone),
+            }
+            for a in appointments
+        ]
+
+    return render(
+        request,
+        "web/patient/appointments.html",
+        {"upcoming": rows(upcoming), "past": rows(past), "nav": "appointments"},
+    )
 
 
 @page("appointments.book")

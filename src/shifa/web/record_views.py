@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 from shifa.access.declare import page
 from shifa.access.policies import has_permission
 from shifa.catalog.models import Diagnosis, ImagingStudy, LabTest, Medication, VitalSignType
-from shifa.core import timezones
+from shifa.core import timezones, units
 from shifa.core.errors import NotFound, Problem
 from shifa.integrations.hakeem import queries as hakeem_queries
 from shifa.records import actions, queries
@@ -169,9 +169,7 @@ class VitalsForm(forms.Form):
         super().__init__(*args, **kwargs)
         for kind in kinds:
             self.fields[f"v_{kind.code}"] = forms.CharField(
-                label=f"{kind.display_name(get_language())} ({kind.unit})"
-                if kind.unit
-                else kind.display_name(get_language()),
+                label=units.labelled(kind.display_name(get_language()), kind.unit),
                 required=False,
                 max_length=12,
                 widget=forms.TextInput({"inputmode": "decimal", "dir": "ltr", "size": 6}),

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
+from django.utils.text import Truncator
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -204,7 +205,7 @@ def conversation_rows(found: list[queries.ConversationRow], *, language: str, li
         conversation, last = row.conversation, row.last_message
         preview = ""
         if last is not None:
-            preview = last.body[:120] if last.body else last.attachment_name
+            preview = Truncator(last.body).chars(120) if last.body else last.attachment_name
         rows.append(
             {
                 "conversation": conversation,

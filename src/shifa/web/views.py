@@ -20,6 +20,7 @@ from shifa.access.policies import has_permission
 from shifa.accounts.actions import session_sign_in, session_sign_out, user_set_language
 from shifa.core import timezones
 from shifa.core.errors import Problem
+from shifa.core.money import Money
 from shifa.records.queries import patient_for_user
 from shifa.tenancy import queries as tenancy_queries
 from shifa.tenancy.models import Clinic
@@ -294,7 +295,7 @@ def platform_application(request: HttpRequest, application_id) -> HttpResponse:
     application = tenancy_queries.application_get(application_id=application_id)
     language = get_language()
     plans = [
-        (p.code, f"{p.name_ar if language == 'ar' else p.name_en} · {p.price:.3f}")
+        (p.code, f"{p.name_ar if language == 'ar' else p.name_en} · {Money(p.price, 'JOD').format(language)}")
         for p in tenancy_queries.plan_list()
     ]
     step = request.POST.get("step")
@@ -352,6 +353,8 @@ def platform_audit(request: HttpRequest) -> HttpResponse:
     """The audit log: filters by entity, actor, clinic and time; each change with before and after side by side."""
     import datetime as dt
 
+    from django.conf import settings
+
     from shifa.accounts.models import User
     from shifa.audit import queries as audit_queries
 
@@ -359,6 +362,8 @@ def platform_audit(request: HttpRequest) -> HttpResponse:
 
     form = AuditFilterForm(request.GET or None)
     rows, next_cursor = [], None
+    # Days and times in the platform's zone, as elsewhere in the console (Jordan's), named on the page.
+    zone_name = settings.SHIFA_DEFAULT_CLINIC_ZONE
     if not request.GET or form.is_valid():
         data = form.cleaned_data if request.GET else {}
         actor = (
@@ -367,7 +372,7 @@ def platform_audit(request: HttpRequest) -> HttpResponse:
             else None
         )
         clinic = Clinic.objects.filter(slug=data.get("clinic")).first() if data.get("clinic") else None
-        zone = timezones.zone(request.actor.user.time_zone)
+        zone = timezones.zone(zone_name)
         since = dt.datetime.combine(data["since"], dt.time(), zone) if data.get("since") else None
         until = (
             dt.datetime.combine(data["until"] + dt.timedelta(days=1), dt.time(), zone)
@@ -394,20 +399,25 @@ def platform_audit(request: HttpRequest) -> HttpResponse:
         for event in events:
             keys = sorted(set(event["before"] or {}) | set(event["after"] or {}))
             changed = set(event["changed_fields"]) if event["operation"] == "UPDATE" else set(keys)
+            fields = [
+                {
+                    "name": key,
+                    "before": (event["before"] or {}).get(key, ""),
+                    "after": (event["after"] or {}).get(key, ""),
+                    "changed": key in changed,
+                }
+                for key in keys
+                if key not in {"created_at", "updated_at", "external_id"}
+            ]
             rows.append(
                 {
                     **event,
                     "who": people.get(event["actor"]),
-                    "fields": [
-                        {
-                            "name": key,
-                            "before": (event["before"] or {}).get(key, ""),
-                            "after": (event["after"] or {}).get(key, ""),
-                            "changed": key in changed,
-                        }
-                        for key in keys
-                        if key not in {"created_at", "updated_at", "external_id"}
-                    ],
+                    "local_time": timezones.wall_clock(event["occurred_at"], zone_name),
+                    # An update shows what it changed; the untouched fields wait behind "All fields".
+                    "fields": fields,
+                    "shown": [f for f in fields if f["changed"]],
+                    "partial": any(not f["changed"] for f in fields),
                 }
             )
         next_cursor = page_.next_cursor
@@ -421,6 +431,7 @@ def platform_audit(request: HttpRequest) -> HttpResponse:
             "shell_title": _("Platform console"),
             "form": form,
             "rows": rows,
+            "zone": zone_name,
             "next_cursor": next_cursor,
             "query": query.urlencode(),
         },

@@ -45,6 +45,32 @@ def outcome_text(body) -> str:
     return ""
 
 
+def describe_error(stored: str) -> str:
+    """A sync or import error as the consoles show it, in the reader's language. The stored text (kept whole in
+    the record, for support) is one of the messages this module raises; what Hakeem itself said (a FHIR
+    OperationOutcome) is shown as Hakeem wrote it, after our words."""
+    import re
+
+    from django.utils.translation import gettext as _
+
+    if not stored:
+        return ""
+    if stored.startswith("Hakeem did not answer within"):
+        return _("Hakeem did not answer in time; the record will be sent again.")
+    if stored.startswith("Hakeem cannot be reached"):
+        return _("Hakeem cannot be reached; the record will be sent again.")
+    if found := re.match(r"Hakeem answered (\d{3}) without a FHIR resource", stored):
+        return _("Hakeem gave an answer we could not read (%(status)s).") % {"status": found[1]}
+    if found := re.match(r"Hakeem answered (\d{3}): ", stored):
+        return _("Hakeem is unavailable (%(status)s); the record will be sent again.") % {"status": found[1]}
+    if found := re.match(r"Hakeem refused it \((\d{3})\): (.*)", stored, re.S):
+        return _("Hakeem refused the record (%(status)s): %(detail)s") % {
+            "status": found[1],
+            "detail": found[2],
+        }
+    return stored
+
+
 class HakeemClient:
     def __init__(self, base_url: str | None = None, token: str | None = None, timeout: float | None = None):
         self.base_url = (base_url or settings.HAKEEM_FHIR_URL).rstrip("/")

@@ -7,10 +7,12 @@ the platform console — from the platform's defaults, which ``api_resources`` a
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django import template
 
 from shifa.access import catalog
-from shifa.access.policies import effective_grants, has_permission
+from shifa.access.policies import Actor, effective_grants, has_permission, user_roles
 
 register = template.Library()
 
@@ -36,10 +38,24 @@ def _nav_grants(actor) -> frozenset[str]:
     )
 
 
+def _acting(request) -> Actor | None:
+    """The request's actor, with the roles the user holds anywhere when the page is public: a public page (find
+    a doctor, a doctor's profile) authorizes nobody, so its actor carries the user but no roles, and the
+    navigation there must still be the signed-in person's own (looked up once per request)."""
+    actor = getattr(request, "actor", None)
+    if actor is None or actor.user is None or actor.roles or actor.clinic is not None:
+        return actor
+    acting = getattr(request, "_shifa_nav_actor", None)
+    if acting is None:
+        acting = replace(actor, roles=user_roles(actor.user))
+        request._shifa_nav_actor = acting
+    return acting
+
+
 @register.simple_tag(takes_context=True)
 def may(context, permission: str) -> bool:
     request = context.get("request")
-    actor = getattr(request, "actor", None)
+    actor = _acting(request)
     if actor is None or actor.user is None or not actor.roles:
         return False
     if permission not in NAV_PERMISSIONS:
