@@ -235,6 +235,12 @@ def test_the_appointment_pages_link_to_the_call_screen_of_video_visits(cast):
         in patient.get(f"/app/appointments/{video.external_id}").content.decode()
     )
     assert "data-video-call" not in patient.get(f"/app/appointments/{office.external_id}").content.decode()
+    # days ahead, the page says when the call opens instead of offering a button that cannot work yet
+    later = video_visit(cast, starts_in=60 * 24 * 3)
+    page = patient.get(f"/app/appointments/{later.external_id}").content.decode()
+    opens = timezones.to_local(later.starts_at, cast.clinic_a.time_zone)
+    assert "data-video-call" not in page and "data-video-opens" in page and "The video visit opens on" in page
+    assert opens.strftime("%H:") in page
 
     doctor = browser(cast.staff_a["doctor"])
     day = timezones.to_local(video.starts_at, cast.clinic_a.time_zone).date().isoformat()

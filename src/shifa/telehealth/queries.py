@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Avg, Count, Exists, Max, OuterRef, Q, QuerySet, Subquery
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from shifa.core import timezones
@@ -103,8 +104,15 @@ def join_refusal(appointment, now: dt.datetime, meeting: Meeting | None = None) 
     opens, closes = join_window(appointment)
     if now < opens:
         local = timezones.to_local(opens, appointment.clinic.time_zone)
+        if local.date() == timezones.to_local(now, appointment.clinic.time_zone).date():
+            when = _("The video visit opens at %(time)s.") % {"time": local.strftime("%H:%M")}
+        else:
+            when = _("The video visit opens on %(day)s at %(time)s.") % {
+                "day": date_format(local.date(), "j F"),
+                "time": local.strftime("%H:%M"),
+            }
         return Conflict(
-            _("The video visit opens at %(time)s.") % {"time": local.strftime("%H:%M")},
+            when,
             code="too_early",
             extensions={"opens_at": timezones.isoformat_z(opens)},
         )

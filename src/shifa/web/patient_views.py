@@ -353,8 +353,21 @@ def _appointment_context(request, appointment) -> dict:
         "can_wait": appointment.status == AppointmentStatus.BOOKED
         and appointment.visit_type != VisitType.HOME,
         "rating_form": RatingForm(),
+        **_video_context(appointment),
         **_payment_context(appointment),
     }
+
+
+def _video_context(appointment) -> dict:
+    """For a video visit: whether its call can be joined now, or when it opens (no button days ahead)."""
+    from shifa.telehealth.queries import JOINABLE, join_refusal
+
+    if appointment.visit_type != VisitType.VIDEO or appointment.status not in JOINABLE:
+        return {"video_open": False, "video_when": ""}
+    refusal = join_refusal(appointment, timezones.now())
+    if refusal is None:
+        return {"video_open": True, "video_when": ""}
+    return {"video_open": False, "video_when": str(refusal.detail) if refusal.code == "too_early" else ""}
 
 
 def _payment_context(appointment) -> dict:
