@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format migrations messages lock clean-data help system-packages guides
+.PHONY: run test lint audit format migrations messages lock clean-data help system-packages guides fuzz
 
 help:
 	@echo "make run   - set up and run Shifa on http://127.0.0.1:8000 (PORT overrides)"
@@ -32,6 +32,12 @@ run: system-packages $(STAMP)
 test: system-packages $(STAMP) $(NODE_STAMP) lint
 	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile
 
+# The API fuzzed at length (issue 13): many schemathesis examples per operation, as every role, with the coverage
+# phase; `make test` runs the same test with a few derandomized examples.
+fuzz: system-packages $(STAMP)
+	SHIFA_FUZZ_EXAMPLES=50 SHIFA_FUZZ_PHASES=examples,coverage,fuzzing DJANGO_SETTINGS_MODULE=shifa.settings.test \
+		$(BIN)/python -m pytest -p no:cacheprovider -n 2 tests/fuzz
+
 # The user guides' screenshots (docs/guides/), taken by the browser test that checks them.
 guides: system-packages $(STAMP)
 	SHIFA_GUIDE_SCREENSHOTS=docs/guides/screenshots DJANGO_SETTINGS_MODULE=shifa.settings.test \
@@ -41,6 +47,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/shifa manage makemigrations --check --dry-run
+
+# Known vulnerabilities in the pinned dependencies (PyPI's advisory data; needs the network, takes seconds).
+# --strict: a pinned version PyPI does not know fails the audit rather than passing unaudited.
+audit: $(STAMP)
+	$(BIN)/pip-audit --strict --requirement requirements.lock --no-deps --disable-pip --progress-spinner off
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

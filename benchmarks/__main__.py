@@ -11,8 +11,13 @@ Names:
                          delay from due to sent, none lost, none twice
     websocket_fanout     2,000 WebSocket connections (500 with --quick) on a real server process, two per
                          conversation: p50/p99 delivery latency of messages to the other member
+    mixed_load           a realistic mix over the HTTP API of a real server (search, slots, book and cancel, chart,
+                         messages, vitals) by 64 patients and doctors at once for 120 s (30 s with --quick):
+                         req/s, p50/p95/p99 per operation, errors
     lighthouse           Lighthouse 12.2.3 (Chromium, mobile) on four patient-app pages of a real server with the demo
                          data: performance, accessibility, best-practices scores; PWA installability
+
+``--no-record`` prints the figures without appending them to RESULTS.md (for trying a benchmark out).
 
 The booking benchmarks (all but ``chart``, ``reminders`` and ``websocket_fanout``) use their own database
 (``shifa_bench_booking``, or ``shifa_bench_booking_quick`` with ``--quick``; override with ``SHIFA_DB_NAME``
@@ -42,6 +47,7 @@ NAMES = (
     "reminders",
     "websocket_fanout",
     "lighthouse",
+    "mixed_load",
 )
 DATABASES = {"full": "shifa_bench_booking", "quick": "shifa_bench_booking_quick"}
 CHART_DATABASES = {"full": "shifa_bench_chart", "quick": "shifa_bench_chart_quick"}
@@ -55,9 +61,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", choices=NAMES)
     parser.add_argument("--quick", action="store_true", help="the small data set (a few minutes in all)")
     parser.add_argument("--rounds", type=int, default=300, help="timed calls for search, slots and chart")
+    parser.add_argument(
+        "--duration", type=float, help="mixed_load: seconds measured (120, or 30 with --quick)"
+    )
+    parser.add_argument("--users", type=int, default=64, help="mixed_load: virtual users (64)")
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=1,
+        help="mixed_load: load generator processes (1, as the server)",
+    )
+    parser.add_argument("--no-record", action="store_true", help="do not append the figures to RESULTS.md")
     args = parser.parse_args(argv)
 
+    from . import runtime
     from .runtime import bootstrap
+
+    runtime.RECORDING = not args.no_record
 
     size_name = "quick" if args.quick else "full"
     own = {
@@ -75,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         from . import lighthouse
 
         figures = lighthouse.run()
+    elif args.name == "mixed_load":
+        from . import mixed_load
+
+        figures = mixed_load.run(
+            size, users=args.users, duration=args.duration, processes=args.client_processes
+        )
     elif args.name == "websocket_fanout":
         from . import websocket_fanout
 

@@ -14,10 +14,8 @@ import time
 from collections import Counter
 
 import httpx
-from django.db import transaction
 
-from . import dataset, server
-from .copying import copy_rows
+from . import dataset, people, server
 from .runtime import (
     append_section,
     log,
@@ -63,30 +61,6 @@ def _target():
             service = Service.objects.for_clinic(clinic).filter(is_active=True).order_by("pk").first()
             return clinic, membership.user, slots[0], service
     raise RuntimeError(f"no doctor of {clinic.slug} has a free office slot in the coming week")
-
-
-def _patients(count: int) -> list:
-    """``count`` patients who sign in (users with a patient record), created once and re-used."""
-    from shifa.accounts.models import User
-    from shifa.records.models import Patient
-
-    emails = [f"patient{i:04d}@{dataset.EMAIL_DOMAIN}" for i in range(count)]
-    with transaction.atomic():
-        existing = set(User.objects.filter(email__in=emails).values_list("email", flat=True))
-        missing = [e for e in emails if e not in existing]
-        if missing:
-            names = [f"Benchmark Patient {e.split('@')[0][7:]}" for e in missing]
-            users = copy_rows(
-                User,
-                ["email", "full_name", "password", "language"],
-                [(e, n, "!", "en") for e, n in zip(missing, names, strict=True)],
-                ids=True,
-            )
-            copy_rows(Patient, ["user_id", "full_name"], list(zip(users, names, strict=True)))
-    users = list(User.objects.filter(email__in=emails, patient__isnull=False).order_by("email"))
-    if len(users) != count:
-        raise RuntimeError(f"expected {count} patient users, found {len(users)}")
-    return users
 
 
 async def _burst(base: str, payload: dict, tokens: list[str]) -> tuple[list[tuple], float]:
@@ -153,7 +127,7 @@ def run(size: dataset.Size, attempts: int = ATTEMPTS) -> dict:
 
     found = dataset.ensure(size, listings=False)
     clinic, doctor, slot, service = _target()
-    users = _patients(attempts)
+    users = people.patient_users(attempts)
     payload = {
         "clinic_id": str(clinic.external_id),
         "doctor_id": str(doctor.external_id),

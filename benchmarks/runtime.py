@@ -17,6 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 
+#: False (``--no-record``): figures are printed, not appended to RESULTS.md.
+RECORDING = True
+
 #: Databases a benchmark never writes to: the development database and the test runner's.
 PROTECTED = ("shifa",)
 
@@ -146,7 +149,10 @@ def machine_line(info: dict) -> str:
 
 
 def append_section(title: str, lines: list[str]) -> None:
-    """Append a dated section to RESULTS.md."""
+    """Append a dated section to RESULTS.md (unless ``--no-record`` was given)."""
+    if not RECORDING:
+        log(f"not recorded in {RESULTS.name} (--no-record): {title}")
+        return
     if not RESULTS.exists():
         RESULTS.write_text("# Benchmark results\n")
     stamp = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"

@@ -56,6 +56,15 @@ def _fresh_field_keys():
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_counters():
+    """Each test starts with no requests counted against rate limits (searches are counted in the cache)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _paytabs_in_process(monkeypatch):
     """No test calls PayTabs over the network: the client and the simulator's callbacks go to this process's
     Django (the local simulator and our own callback route) through the test client."""

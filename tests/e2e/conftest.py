@@ -47,3 +47,15 @@ def page_for(browser, live_server):
     yield make
     for context in contexts:
         context.close()
+
+
+def wait_until(page, predicate: str, timeout: float = 10000) -> None:
+    """Wait until the JavaScript function ``predicate`` (``"() => …"``) is true in ``page``. Playwright's own
+    ``wait_for_function`` evaluates its argument with ``eval``, which the pages' Content-Security-Policy refuses."""
+    import time
+
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(predicate):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} ms: {predicate}")
+        page.wait_for_timeout(100)

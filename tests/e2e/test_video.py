@@ -154,7 +154,7 @@ def test_doctor_and_patient_see_and_hear_each_other_and_audio_only_keeps_the_cal
     doctor.fill("[data-notes] textarea[name=complaint]", "Cough for three days")
     doctor.fill("[data-notes] textarea[name=notes]", "Seen by video; chest sounds described as clear.")
     doctor.click("[data-notes] button[type=submit]")
-    doctor.wait_for_function("document.querySelector('[data-notes-status]').textContent.length > 0")
+    wait_until(doctor, "() => document.querySelector('[data-notes-status]').textContent.length > 0")
     assert doctor.evaluate(STATES) == ["connected"]
     visit = Visit.unscoped.get(appointment=appointment)
     assert visit.complaint == "Cough for three days" and "by video" in visit.notes

@@ -11,6 +11,7 @@ import phonenumbers
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core import signing
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils.translation import gettext as _
 
@@ -202,6 +203,41 @@ def password_sign_in(request, *, email: str, password: str, address: str | None 
     return user
 
 
+def _count_in_window(key: str, window: lockout.Window) -> int | None:
+    """Count a request against ``key`` in the current window; the seconds until the window ends once over the
+    limit, else None. The counter lives in the cache: Redis, shared by every process, when REDIS_URL is set."""
+    now = timezones.now().timestamp()
+    start = int(now // window.seconds)
+    cache_key = f"shifa:rate:{key}:{start}"
+    cache.add(cache_key, 0, timeout=window.seconds + 5)
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:  # evicted between the two calls
+        cache.set(cache_key, 1, timeout=window.seconds + 5)
+        count = 1
+    if count <= window.limit:
+        return None
+    return max(1, int((start + 1) * window.seconds - now) + 1)
+
+
+def search_count(*, user: User | None, address: str | None) -> None:
+    """Count one search of the doctor directory against the signed-in user and the client address (the page
+    and the API alike); raise RateLimited, with Retry-After, while either is over its limit."""
+    keys = []
+    if user is not None and user.is_authenticated:
+        keys.append((f"search:user:{user.pk}", lockout.SEARCHES))
+    if address:
+        keys.append((f"search:{lockout.address_key(address)}", lockout.SEARCHES_FROM_ADDRESS))
+    waits = [wait for key, window in keys if (wait := _count_in_window(key, window)) is not None]
+    if waits:
+        seconds = max(waits)
+        raise RateLimited(
+            _("Too many searches. Try again in %(seconds)s seconds.") % {"seconds": seconds},
+            code="too_many_searches",
+            headers={"Retry-After": str(seconds)},
+        )
+
+
 def client_address(request) -> str | None:
     return request.META.get("REMOTE_ADDR") if request is not None else None
 
@@ -253,6 +289,8 @@ def session_begin(request, user: User) -> bool:
     from django.contrib.auth import login
 
     if user.has_mfa:
+        # A new session key already: a session id planted before the password must not carry its ticket.
+        request.session.cycle_key()
         request.session[SESSION_MFA_PENDING] = mfa_pending_token(user)
         return False
     login(request, user)

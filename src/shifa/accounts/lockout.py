@@ -51,6 +51,21 @@ NONCES = Policy(
 )
 
 
+@dataclass(frozen=True)
+class Window:
+    """At most ``limit`` requests per fixed window of ``seconds``, counted in the cache (not the database: a
+    read such as a search must not write an audited row)."""
+
+    limit: int
+    seconds: int
+
+
+# Searches of the doctor directory (page and API), per signed-in user and per client address (a clinic's or a
+# carrier's shared address holds many people): far more than anyone reads in a minute.
+SEARCHES = Window(limit=60, seconds=60)
+SEARCHES_FROM_ADDRESS = Window(limit=180, seconds=60)
+
+
 def account_key(email: str) -> str:
     return "account:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
 

@@ -10,8 +10,9 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
 from shifa.access.declare import operation
+from shifa.accounts.actions import client_address, search_count
 from shifa.core.errors import NotFound
-from shifa.core.schemas import ERRORS
+from shifa.core.schemas import ERRORS, ProblemOut
 
 from . import queries
 
@@ -112,13 +113,14 @@ def listing_out(listing, language: str) -> dict:
 
 @router.get(
     "/search/doctors",
-    response={200: ListingPage, **ERRORS},
+    response={200: ListingPage, 429: ProblemOut, **ERRORS},
     operation_id="directory_search_doctors",
     summary="Find doctors across every clinic by words, specialty, place, free day, visit type, insurer, "
     "language, gender and rating",
     **PUBLIC,
 )
 def search_doctors(request: HttpRequest, filters: Query[SearchQuery]):
+    search_count(user=getattr(request, "user", None), address=client_address(request))
     data = filters.dict()
     cursor, limit = data.pop("cursor"), data.pop("limit")
     page = queries.doctor_search(queries.Search(**data), cursor=cursor, limit=limit)

@@ -32,7 +32,7 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
-from shifa.core import secrets
+from shifa.core import secrets, security
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _CHECKOUT = PACKAGE_DIR.parent.parent
@@ -115,6 +115,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy and Permissions-Policy on every answer (shifa.core.security, docs/decisions/0031).
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Pages and API answers gzipped, with Django's random padding against BREACH (docs/decisions/0028); static
     # files are answered above, by WhiteNoise, from their compressed copies.
@@ -211,6 +214,7 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 
 # Take X-Request-ID from the caller only behind a proxy that sets it (and strips the client's).
@@ -274,6 +278,10 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "shifa.core.channel_layer.ThrottledInMemoryChannelLayer"}}
+# Rate-limit counters (searches: shifa.accounts.actions.search_count) in Redis, shared by every process, when
+# there is one; otherwise in the single process's memory.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 # Video (shifa.telehealth.video): the built-in WebRTC needs nothing; LiveKit or Chime take over when chosen.
 VIDEO_PROVIDER = os.environ.get("VIDEO_PROVIDER", "webrtc")
@@ -338,6 +346,12 @@ if not PAYTABS_BASE_URL:  # the local simulator, sharing a generated server key 
     PAYTABS_SERVER_KEY = PAYTABS_SERVER_KEY or secrets.load_or_create(
         DATA_DIR, "paytabs_simulator_key", secrets.new_secret_key
     )
+# What pages may load and do in the browser (docs/decisions/0031-security-headers.md); production.py builds it
+# again for its own PayTabs origin.
+CONTENT_SECURITY_POLICY = security.content_security_policy(
+    public_url=SHIFA_PUBLIC_URL, paytabs_base_url=PAYTABS_BASE_URL
+)
+PERMISSIONS_POLICY = security.PERMISSIONS_POLICY
 
 # Hakeem, Jordan's national EHR (shifa.integrations.hakeem; docs/decisions/0024-hakeem-sync.md): a FHIR R4 server
 # and its bearer token. Unset, the local Hakeem simulator stands in, sharing a generated token with it.

@@ -15,6 +15,11 @@ SHIFA_SIMULATORS = env_bool("SHIFA_SIMULATORS", False)  # noqa: F405
 # PayTabs Jordan itself unless another endpoint is named; without a server key online payment is unavailable.
 PAYTABS_BASE_URL = os.environ.get("PAYTABS_BASE_URL", "https://secure-jordan.paytabs.com").rstrip("/")
 PAYTABS_SERVER_KEY = os.environ.get("PAYTABS_SERVER_KEY", "")
+# The checkout's redirect goes to this PayTabs origin: the page policy must allow it (docs/decisions/0031).
+CONTENT_SECURITY_POLICY = security.content_security_policy(  # noqa: F405
+    public_url=SHIFA_PUBLIC_URL,  # noqa: F405
+    paytabs_base_url=PAYTABS_BASE_URL,
+)
 # Hakeem only where EHS gave us an endpoint; without one, records stay queued (HAKEEM_SYNC may turn queueing off).
 HAKEEM_FHIR_URL = os.environ.get("HAKEEM_FHIR_URL", "").rstrip("/")
 HAKEEM_TOKEN = os.environ.get("HAKEEM_TOKEN", "")

@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
@@ -17,9 +18,10 @@ from django.views.decorators.http import require_http_methods
 
 from shifa.access.declare import page, public_page
 from shifa.access.policies import has_permission, user_roles
+from shifa.accounts.actions import client_address, search_count
 from shifa.catalog.models import InsuranceCompany, Specialty
 from shifa.core import timezones
-from shifa.core.errors import NotFound, Problem
+from shifa.core.errors import NotFound, Problem, RateLimited
 from shifa.directory import queries as directory_queries
 from shifa.directory.models import VisitType
 from shifa.records.queries import patient_for_user
@@ -87,7 +89,16 @@ class SearchForm(forms.Form):
 
 @public_page()
 def patient_search(request: HttpRequest) -> HttpResponse:
-    """Find a doctor on the platform: every clinic with an active licence."""
+    """Find a doctor on the platform: every clinic with an active licence (a limited number of searches a
+    minute: ``search_count``)."""
+    try:
+        search_count(user=request.user, address=client_address(request))
+    except RateLimited as exc:
+        response = TemplateResponse(
+            request, "web/error.html", {"status": 429, "detail": exc.detail}, status=429
+        )
+        response["Retry-After"] = exc.headers["Retry-After"]
+        return response
     language = get_language()
     form = SearchForm(request.GET or None, language=language)
     results, next_cursor, status = [], None, 200
