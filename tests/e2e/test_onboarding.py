@@ -9,6 +9,7 @@ import re
 import pyotp
 import pytest
 from django.core import mail
+from playwright.sync_api import expect
 
 from shifa.catalog.actions import reference_list_load
 from shifa.directory.models import InsurancePartner, Price, ServiceArea
@@ -70,7 +71,9 @@ def test_a_clinic_applies_is_approved_and_set_up_in_arabic(cast, page_for, tmp_p
     secret = owner.locator("[data-testid=totp-secret]").inner_text().strip()
     owner.fill("input[name=code]", pyotp.TOTP(secret).now())
     owner.click("main button[type=submit]")
-    assert owner.locator("[data-testid=recovery-codes] li").count() == 10
+    expect(owner.locator("[data-testid=recovery-codes] li")).to_have_count(
+        10
+    )  # waits for the page after the click
 
     base = f"/clinic/{clinic.external_id}/settings"
     owner.goto(f"{base}/hours")
