@@ -558,19 +558,12 @@ def _open(page, shot: Shot, url: str, language: str) -> list[str]:
 
 def _browser_in(chromium, locale: str):
     """Chromium speaking ``locale`` ("ar-JO") in what it draws itself; as tests/e2e/conftest.py starts it otherwise."""
-    from tests.e2e.conftest import CHROMIUM
+    from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 
     posix = locale.replace("-", "_")
     return chromium.launch(
         executable_path=CHROMIUM,
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ],
+        args=CHROMIUM_ARGS,
         env={**os.environ, "LANGUAGE": posix, "LANG": f"{posix}.UTF-8"},
     )
 
