@@ -57,10 +57,10 @@ class Server:
 
 
 @contextlib.contextmanager
-def running(*, demo: bool = False) -> Iterator[Server]:
+def running(*, demo: bool = False, env: dict | None = None) -> Iterator[Server]:
     """Start the server and yield it once ``/healthz`` answers; its log file is removed at the end unless the
     caller asks to keep it (``keep_log``) or the server fails. ``demo`` loads the demo data (``SHIFA_DEMO=1``),
-    for the benchmarks that browse the pages as a demo account.
+    for the benchmarks that browse the pages as a demo account; ``env`` adds to its environment.
 
     It gets this process's environment (database name or ``DATABASE_URL``, data folder) with its own port,
     without demo data and without the in-process job worker, whose periodic jobs would compete for the CPU while
@@ -75,7 +75,7 @@ def running(*, demo: bool = False) -> Iterator[Server]:
         "SHIFA_DEMO": "1" if demo else "0",
         "SHIFA_RUN_WORKER": "0",
         "LOG_LEVEL": "WARNING",
-    }
+    } | (env or {})
     if os.environ.get("SHIFA_BENCH_SERVER_SETTINGS"):
         env["DJANGO_SETTINGS_MODULE"] = os.environ["SHIFA_BENCH_SERVER_SETTINGS"]
     log_file = Path(tempfile.mkstemp(prefix="shifa-bench-server-", suffix=".log")[1])

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages Shifa needs beyond Python: gettext (message catalogues), chromium (browser tests) with
 # chromium-l10n (its own controls in Arabic in the guides' screenshots), npm (the browser-side test tools,
-# axe-core), mosquitto (the MQTT broker the device tests publish through), and for PDF documents Pango
+# axe-core), mosquitto (the MQTT broker the device tests publish through), redis-server (the
+# tests that take Redis away from a running product), and for PDF documents Pango
 # (WeasyPrint's text layout) with Arabic fonts (Amiri, Noto).
 # Installs only what is missing; as root directly, otherwise through sudo.
 set -euo pipefail
@@ -11,6 +12,7 @@ command -v msgfmt >/dev/null || need+=(gettext)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v npm >/dev/null || need+=(npm)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 for package in chromium-l10n libpango-1.0-0 libpangoft2-1.0-0 fonts-hosny-amiri fonts-noto-core; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || need+=("$package")
 done

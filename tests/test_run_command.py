@@ -101,7 +101,7 @@ def test_make_run_serves_health_and_openapi_and_reuses_data(data_dir):
     process = _start(data_dir, port, via_make=True)
     try:
         health = _wait_healthy(process, base)
-        assert health["checks"] == {"database": "ok", "job_queue": "ok", "worker": "ok"}
+        assert health["checks"] == {"database": "ok", "job_queue": "ok", "worker": "ok", "redis": "not_used"}
         status, document = _get(f"{base}/api/v1/openapi.json")
         assert status == 200
         validate(document)

@@ -190,3 +190,61 @@ def test_a_doctor_on_duty_sees_a_request_arrive_and_the_patient_sees_the_accepta
     finally:
         for context in contexts:
             context.close()
+
+
+def test_with_live_updates_down_the_conversation_page_catches_up_by_itself(cast, browser, asgi_url, settings):
+    """Redis (the channel layer) unreachable: the page's WebSocket is closed with 4503, and the page asks for new
+    messages every few seconds instead, so the nurse sees the patient's message without reloading."""
+    from tests.conftest import ApiClient
+    from tests.support.smtp import free_port
+
+    in_care(cast)
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": f"redis://127.0.0.1:{free_port()}/0", "socket_connect_timeout": 1}]
+            },
+        }
+    }
+    conversation = Conversation.unscoped.create(
+        clinic=cast.clinic_a, patient=cast.patient, started_by=cast.patient_user
+    )
+    Message.unscoped.create(
+        clinic=cast.clinic_a,
+        conversation=conversation,
+        sender=cast.patient_user,
+        side="patient",
+        body="Hello",
+    )
+    nurse_user = cast.staff_a["nurse"]
+    context = browser.new_context(locale="en", base_url=asgi_url)
+    try:
+        nurse = context.new_page()
+        closes: list = []
+        nurse.on("websocket", lambda ws: ws.on("close", lambda _ws: closes.append(True)))
+        sign_in(nurse, nurse_user.email, enrol_authenticator(nurse_user))
+        nurse.wait_for_url("**/clinic")
+        nurse.goto(f"/clinic/{cast.clinic_a.external_id}/messages/{conversation.external_id}")
+        nurse.wait_for_selector("[data-message][data-side=patient]")
+        nurse.evaluate("() => { window.stayed = true; }")
+        deadline = time.monotonic() + 10
+        while not closes and time.monotonic() < deadline:
+            nurse.wait_for_timeout(100)
+        assert closes, "the WebSocket should be closed while the channel layer is down"
+
+        sent = ApiClient(cast.patient_user).post(
+            f"/api/v1/me/conversations/{conversation.external_id}/messages", {"body": "Are you there?"}
+        )
+        assert sent.status_code == 201
+        nurse.wait_for_selector(f"#message-{sent.json()['id']}", timeout=15_000)
+        assert nurse.evaluate("() => window.stayed === true")  # no reload: the page polled
+        assert nurse.locator("[data-message]").count() == 2
+
+        # Writing still works: without a socket the form posts, once however often it is pressed.
+        nurse.fill("textarea[name=body]", "Yes, how can we help?")
+        nurse.click("button[data-send]")
+        nurse.wait_for_selector("[data-message][data-side=clinic]")
+        assert Message.unscoped.filter(conversation=conversation, side="clinic").count() == 1
+    finally:
+        context.close()

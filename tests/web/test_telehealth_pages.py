@@ -434,6 +434,34 @@ def test_earlier_messages_load_in_pages(cast):
     assert patient.get(f"{url}?before={uuid.uuid4()}").status_code == 404
 
 
+def test_the_page_catches_up_on_messages_after_the_last_one_shown(cast):
+    """What chat.js asks for while its live connection is down: the messages after the last one it shows (its own
+    and the other side's), newest last, read only when the reader has the page in front of them."""
+    conversation = conversation_of(cast)
+    doctor = cast.staff_a["doctor"]
+    shown = write(conversation, doctor, "clinic", "Shown already")
+    patient = browser(cast.patient_user)
+    url = f"/app/messages/{conversation.external_id}"
+    nothing = page(patient.get(f"{url}?after={shown.external_id}&read=1", HTTP_HX_REQUEST="true"))
+    assert "<html" not in nothing and 'id="message-' not in nothing
+    later = [write(conversation, doctor, "clinic", f"Later {n}") for n in range(3)]
+    hidden = page(patient.get(f"{url}?after={shown.external_id}&read=0", HTTP_HX_REQUEST="true"))
+    assert [f'id="message-{m.external_id}"' in hidden for m in later] == [True] * 3
+    assert "Shown already" not in hidden and hidden.index("Later 0") < hidden.index("Later 2")
+    assert "data-load-earlier" not in hidden
+    assert 'data-unread="4"' in page(patient.get("/app/messages"))  # not read while the page was hidden
+    page(patient.get(f"{url}?after={later[0].external_id}&read=1", HTTP_HX_REQUEST="true"))
+    assert "data-unread" not in page(patient.get("/app/messages"))
+    # The clinic side catches up the same way; an id that is not a message of this conversation is 404.
+    nurse = browser(cast.staff_a["nurse"])
+    team_url = clinic_url(cast.clinic_a, f"/messages/{conversation.external_id}")
+    answered = page(nurse.get(f"{team_url}?after={later[1].external_id}", HTTP_HX_REQUEST="true"))
+    assert "Later 2" in answered and "Later 1" not in answered
+    elsewhere = write(conversation_of(cast, clinic=cast.clinic_b), cast.doctor_b, "clinic", "Not yours")
+    for anchor in (elsewhere.external_id, uuid.uuid4(), "nonsense"):
+        assert patient.get(f"{url}?after={anchor}", HTTP_HX_REQUEST="true").status_code == 404
+
+
 def test_another_patients_or_clinics_conversation_is_404(cast):
     conversation = conversation_of(cast)
     url = f"/app/messages/{conversation.external_id}"

@@ -13,6 +13,8 @@ import hashlib
 import ipaddress
 from dataclasses import dataclass
 
+from django.conf import settings
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -61,9 +63,9 @@ class Window:
 
 
 # Searches of the doctor directory (page and API), per signed-in user and per client address (a clinic's or a
-# carrier's shared address holds many people): far more than anyone reads in a minute.
-SEARCHES = Window(limit=60, seconds=60)
-SEARCHES_FROM_ADDRESS = Window(limit=180, seconds=60)
+# carrier's shared address holds many people): far more than anyone reads in a minute. Settings can change them.
+SEARCHES = Window(limit=settings.SHIFA_SEARCHES_PER_MINUTE, seconds=60)
+SEARCHES_FROM_ADDRESS = Window(limit=settings.SHIFA_SEARCHES_PER_MINUTE_FROM_ADDRESS, seconds=60)
 
 
 def account_key(email: str) -> str:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db import connections
 
 from shifa.access.policies import Actor, authorize
+from shifa.core.cache import UNREACHABLE
 from shifa.core.errors import Problem
+
+logger = logging.getLogger(__name__)
+#: The close code of a connection whose live updates cannot work now (the channel layer is unreachable); pages
+#: then catch up by polling and connect again later.
+LIVE_UNAVAILABLE = 4503
 
 
 def _authorize_in_thread(scope, user, method: str, path: str, params: dict) -> Actor:
@@ -31,7 +39,19 @@ def _second_factor_passed(scope) -> bool:
     return session_passed_second_factor(scope.get("session"), user)
 
 
-class ShifaConsumer(AsyncJsonWebsocketConsumer):
+class ClosesWhenLayerIsDown:
+    """A consumer whose connection is closed with LIVE_UNAVAILABLE, not failed with a traceback, when the channel
+    layer (Redis) cannot be reached: as it connects, or later."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except UNREACHABLE as exc:
+            logger.warning("WebSocket %s closed: channel layer unreachable (%s)", scope.get("path", ""), exc)
+            await send({"type": "websocket.close", "code": LIVE_UNAVAILABLE})
+
+
+class ShifaConsumer(ClosesWhenLayerIsDown, AsyncJsonWebsocketConsumer):
     """Subclasses set ``permission`` (for api_resources) and get ``self.actor`` once connected.
 
     ``route_key`` is the route's path key, passed by ``shifa.routing.ws_path``.
@@ -44,6 +64,7 @@ class ShifaConsumer(AsyncJsonWebsocketConsumer):
     def __init__(self, *args, route_key: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.route_key = route_key
+
 
     async def connect(self) -> None:
         user = self.scope.get("user")

@@ -8,7 +8,7 @@ from django.http import HttpRequest, JsonResponse
 
 from shifa.access.declare import public_page
 
-from . import jobs, timezones
+from . import cache, jobs, timezones
 
 
 def _database_ok() -> bool:
@@ -22,7 +22,9 @@ def _database_ok() -> bool:
 
 @public_page()
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the job queue answer (and the in-process worker runs, where there is one)."""
+    """200 when the database and the job queue answer (and the in-process worker runs, where there is one). Redis
+    is reported but does not fail the check: without it the product carries on (pages poll, counters are kept per
+    process)."""
     database = _database_ok()
     queue = database and jobs.queue_reachable()
     worker = jobs.in_process_worker_alive()
@@ -30,6 +32,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "database": "ok" if database else "down",
         "job_queue": "ok" if queue else "down",
         "worker": "not_in_this_process" if worker is None else ("ok" if worker else "down"),
+        "redis": cache.redis_state(),
     }
     healthy = database and queue and (worker is not False or not settings.SHIFA_RUN_WORKER)
     return JsonResponse(

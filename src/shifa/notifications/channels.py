@@ -45,23 +45,31 @@ def _in_app(out: Outgoing) -> Sent:
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
+    from shifa.core.cache import UNREACHABLE
+
     layer = get_channel_layer()
     if layer is not None:
         n = out.notification
-        async_to_sync(layer.group_send)(
-            user_group(out.recipient),
-            {
-                "type": "notification.created",
-                "data": {
-                    "id": str(n.external_id),
-                    "kind": n.kind,
-                    "title": n.title,
-                    "body": n.body,
-                    "url": n.url,
-                    "created_at": n.created_at.isoformat(),
+        try:
+            async_to_sync(layer.group_send)(
+                user_group(out.recipient),
+                {
+                    "type": "notification.created",
+                    "data": {
+                        "id": str(n.external_id),
+                        "kind": n.kind,
+                        "title": n.title,
+                        "body": n.body,
+                        "url": n.url,
+                        "created_at": n.created_at.isoformat(),
+                    },
                 },
-            },
-        )
+            )
+        except UNREACHABLE as exc:
+            # The notification is in the person's list already; only its live pop-up is lost while Redis is away.
+            logger.warning(
+                "live notification %s not pushed: channel layer unreachable (%s)", n.external_id, exc
+            )
     return Sent(provider_id="in-app")
 
 

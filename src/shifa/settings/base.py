@@ -3,7 +3,11 @@
 Environment variables:
     SHIFA_DATA_DIR   data folder (embedded PostgreSQL, generated secrets, uploaded files); default ``.shifa``
     DATABASE_URL     a PostgreSQL server; when unset the embedded server in the data folder is used
-    REDIS_URL        Redis for the Channels layer; when unset the in-memory layer (single process) is used
+    REDIS_URL        Redis for the Channels layer and the cache; when unset the in-memory layer (single process)
+                     is used. While Redis is unreachable, live pages poll and counters are kept per process.
+    SHIFA_SEARCHES_PER_MINUTE, SHIFA_SEARCHES_PER_MINUTE_FROM_ADDRESS  doctor searches allowed per person and
+                     per client address (60 and 180); a proxy's X-Forwarded-For counts when uvicorn trusts it
+                     (FORWARDED_ALLOW_IPS)
     MQTT_URL         an MQTT broker (mqtt://user:password@host:1883): ``shifa run`` then files devices' messages
     SECRET_KEY       overrides the generated key in the data folder
     FIELD_ENCRYPTION_KEYS  comma-separated Fernet keys, newest first; overrides the generated key
@@ -273,15 +277,27 @@ if REDIS_URL:
         # and drop connections (django/channels_redis#422).
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}]},
+            # A Redis that does not answer a connection is given up on within a second: the layer then loses live
+            # events (pages poll instead), never writes.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 1}]},
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "shifa.core.channel_layer.ThrottledInMemoryChannelLayer"}}
 # Rate-limit counters (searches: shifa.accounts.actions.search_count) in Redis, shared by every process, when
-# there is one; otherwise in the single process's memory.
+# there is one; otherwise in the single process's memory. While Redis cannot be reached the process's memory
+# stands in (shifa.core.cache), so that a Redis outage costs shared counting, not sign-ins or searches.
+#: Doctor searches allowed per minute per signed-in person, and per client address (shifa.accounts.lockout).
+SHIFA_SEARCHES_PER_MINUTE = int(os.environ.get("SHIFA_SEARCHES_PER_MINUTE", "60"))
+SHIFA_SEARCHES_PER_MINUTE_FROM_ADDRESS = int(os.environ.get("SHIFA_SEARCHES_PER_MINUTE_FROM_ADDRESS", "180"))
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "shifa.core.cache.ResilientRedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
 
 # Video (shifa.telehealth.video): the built-in WebRTC needs nothing; LiveKit or Chime take over when chosen.
 VIDEO_PROVIDER = os.environ.get("VIDEO_PROVIDER", "webrtc")

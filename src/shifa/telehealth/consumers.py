@@ -38,7 +38,7 @@ from django.db import DatabaseError, close_old_connections
 from django.utils.translation import gettext as _
 
 from shifa.audit.context import audit_context
-from shifa.core.consumers import ShifaConsumer
+from shifa.core.consumers import ClosesWhenLayerIsDown, ShifaConsumer
 from shifa.core.errors import Problem
 
 from . import events
@@ -120,7 +120,7 @@ def _signal_payload(data: dict) -> dict | None:
     return payload or None
 
 
-class SignalingConsumer(AsyncJsonWebsocketConsumer):
+class SignalingConsumer(ClosesWhenLayerIsDown, AsyncJsonWebsocketConsumer):
     """One attendee's signaling connection. Presence (who is connected, with what media) lives in the channel
     layer's groups and in each connection's memory; joins, admissions and leaves are written to the meeting.
 

@@ -8,12 +8,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 from shifa.core import timezones
+from shifa.core.cache import UNREACHABLE
 
+logger = logging.getLogger(__name__)
 QUEUE_GROUP = "urgent.queue"
 
 
@@ -32,10 +36,16 @@ def conversation_group(conversation_external_id) -> str:
 def _send(group: str, message: dict) -> None:
     def send() -> None:
         layer = get_channel_layer()
-        if layer is not None:
+        if layer is None:
+            return
+        try:
             async_to_sync(layer.group_send)(group, message)
+        except UNREACHABLE as exc:  # Redis is away: pages catch up by polling until it is back
+            logger.warning(
+                "live event %s to %s not sent: channel layer unreachable (%s)", message["type"], group, exc
+            )
 
-    transaction.on_commit(send, robust=True)  # a channel layer that is down loses live events, not writes
+    transaction.on_commit(send, robust=True)  # a channel layer that fails loses live events, not writes
 
 
 def meeting_send(meeting, event: str, data: dict) -> None:

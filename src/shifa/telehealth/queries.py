@@ -542,23 +542,37 @@ class MessagePage:
     other_read_at: dt.datetime | None
 
 
-def messages(conversation: Conversation, *, side: str, before=None, limit: int = 50) -> MessagePage:
+def messages(
+    conversation: Conversation, *, side: str, before=None, after=None, limit: int = 50
+) -> MessagePage:
+    """A page of the conversation, oldest first: the latest messages, those just before the message ``before``
+    (scrolling back), or the first ones after the message ``after`` (catching up without a live connection;
+    ``has_more`` then says that more follow)."""
     limit = max(1, min(int(limit), 100))
     found = Message.unscoped.filter(conversation=conversation).select_related("sender", "conversation")
     if before:
-        anchor = Message.unscoped.filter(conversation=conversation, external_id=_uuid(before)).first()
-        if anchor is None:
-            raise NotFound()
-        found = found.filter(pk__lt=anchor.pk)
-    page = list(found.order_by("-id")[: limit + 1])
+        found = found.filter(pk__lt=_anchor(conversation, before).pk)
+    if after:
+        page = list(found.filter(pk__gt=_anchor(conversation, after).pk).order_by("id")[: limit + 1])
+        chosen = page[:limit]
+    else:
+        page = list(found.order_by("-id")[: limit + 1])
+        chosen = list(reversed(page[:limit]))
     other = Side.CLINIC if side == Side.PATIENT else Side.PATIENT
     mark = ReadMark.unscoped.filter(conversation=conversation, side=other).order_by("-message_id").first()
     return MessagePage(
-        messages=list(reversed(page[:limit])),
+        messages=chosen,
         has_more=len(page) > limit,
         read_up_to=mark.message_id if mark else None,
         other_read_at=mark.read_at if mark else None,
     )
+
+
+def _anchor(conversation: Conversation, message_id) -> Message:
+    anchor = Message.unscoped.filter(conversation=conversation, external_id=_uuid(message_id)).first()
+    if anchor is None:
+        raise NotFound()
+    return anchor
 
 
 def attachment(conversation: Conversation, message_id) -> Message:

@@ -25,7 +25,7 @@ from .clinic_views import _render
 from .telehealth_views import (
     age_in_years,
     conversation_rows,
-    earlier_messages,
+    messages_only,
     minutes_and_seconds,
     send_message,
     thread_context,
@@ -110,8 +110,8 @@ def _team_thread(request: HttpRequest, conversation_id, *, form=None, status=200
         ),
         form=form,
     )
-    if request.htmx and context["before"]:
-        return earlier_messages(request, context)
+    if (fragment := messages_only(request, context)) is not None:
+        return fragment
     patient = conversation.patient
     return _render(
         request,

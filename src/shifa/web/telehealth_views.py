@@ -144,11 +144,15 @@ def thread_context(
     attachment_url: str,
     form: MessageForm | None = None,
 ) -> dict:
-    """What the conversation page shows: a page of messages (the latest, or those before ``?before=``), the form
-    to write, and what ``chat.js`` needs to go live. Opening the latest page marks the conversation read."""
+    """What the conversation page shows: a page of messages (the latest, those before ``?before=``, or those
+    after ``?after=``, which ``chat.js`` asks for while its live connection is down), the form to write, and what
+    ``chat.js`` needs to go live. Opening the latest page marks the conversation read, and so does catching up
+    while the reader has the page in front of them (``&read=1``)."""
     before = (request.GET.get("before") or "").strip() or None
-    found = queries.messages(conversation, side=side, before=before)
-    if before is None and found.messages and request.method == "GET":
+    after = None if before else (request.GET.get("after") or "").strip() or None
+    found = queries.messages(conversation, side=side, before=before, after=after)
+    reading = before is None and (after is None or request.GET.get("read") == "1")
+    if reading and found.messages and request.method == "GET":
         actions.conversation_read(
             actor=request.actor,
             conversation=conversation,
@@ -159,8 +163,9 @@ def thread_context(
     return {
         "conversation": conversation,
         "rows": rows,
-        "earlier_url": f"{page_url}?before={rows[0]['id']}" if found.has_more and rows else "",
+        "earlier_url": f"{page_url}?before={rows[0]['id']}" if found.has_more and rows and not after else "",
         "before": before,
+        "after": after,
         "side": side,
         "page_url": page_url,
         "ws_url": ws_url,
@@ -169,8 +174,11 @@ def thread_context(
     }
 
 
-def earlier_messages(request: HttpRequest, context: dict) -> HttpResponse:
-    """The earlier messages alone, for "Load earlier" (htmx puts them above those shown)."""
+def messages_only(request: HttpRequest, context: dict) -> HttpResponse | None:
+    """The messages alone, for "Load earlier" (htmx puts them above those shown) and for catching up after the
+    last one shown (``chat.js`` adds them below); None for the whole page."""
+    if not (request.htmx and (context["before"] or context["after"])):
+        return None
     return render(request, "web/patient/messages_items.html", context)
 
 
@@ -320,8 +328,8 @@ def _my_thread(request: HttpRequest, conversation_id, *, form=None, status=200) 
         ),
         form=form,
     )
-    if request.htmx and context["before"]:
-        return earlier_messages(request, context)
+    if (fragment := messages_only(request, context)) is not None:
+        return fragment
     language = get_language()
     context |= {
         "clinic_name": conversation.clinic.display_name(language),

@@ -1,8 +1,9 @@
 // A conversation with the care team, live over its WebSocket: messages appear as they are written, text is sent
 // over the socket (Enter sends, Shift+Enter starts a new line), read receipts and "… is typing" show as they
 // happen. Without this script (or while the socket is down) the form is an ordinary form that posts the message;
-// a file always goes that way. Every message carries the writer's client_id, so that sending it twice — a double
-// press, a resend after the connection came back — keeps one.
+// a file always goes that way, and the page fetches new messages every few seconds instead. Every message carries
+// the writer's client_id, so that sending it twice — a double press, a resend after the connection came back —
+// keeps one.
 (() => {
   const root = document.querySelector("[data-chat]");
   if (!root || !("WebSocket" in window)) return;
@@ -194,9 +195,58 @@
     }
   };
 
+  // While the live connection is down (Redis away, a proxy without WebSockets, a poor network) the page asks for
+  // the messages after the last one it shows every few seconds, so that an answer does not wait for a reload.
+  const pollEvery = Number(root.dataset.pollSeconds || 5) * 1000;
+  let pollTimer = null;
+  const lastShown = () => {
+    const shown = items().filter((element) => element.dataset.message);
+    return shown.length ? shown[shown.length - 1].dataset.message : "";
+  };
+  const catchUp = async () => {
+    const after = lastShown();
+    if (!after) return;
+    const query = new URLSearchParams({ after, read: document.visibilityState === "visible" ? "1" : "0" });
+    try {
+      const response = await fetch(`${form.getAttribute("action")}?${query}`, {
+        headers: { "HX-Request": "true" },
+        credentials: "same-origin",
+      });
+      if (!response.ok) return;
+      const holder = document.createElement("template");
+      holder.innerHTML = await response.text();
+      let theirs = null;
+      for (const element of holder.content.querySelectorAll("[data-message]")) {
+        if (document.getElementById(element.id)) continue;
+        add(element);
+        if (element.dataset.side !== side) theirs = element;
+      }
+      if (theirs) {
+        const sender = theirs.querySelector("[data-sender]");
+        announce.textContent = text("textNew").replace("__name__", sender ? sender.textContent : "");
+      }
+    } catch {
+      // offline as well: try again later
+    }
+  };
+  const poll = async () => {
+    pollTimer = null;
+    if (open()) return;
+    await catchUp();
+    if (!open()) pollTimer = setTimeout(poll, pollEvery);
+  };
+  const startPolling = () => {
+    if (pollTimer === null) pollTimer = setTimeout(poll, pollEvery);
+  };
+
   const connect = () => {
     socket = new WebSocket(url);
     socket.addEventListener("open", () => {
+      if (pollTimer !== null) {
+        clearTimeout(pollTimer);
+        pollTimer = null;
+        catchUp(); // what came between the last look and the connection
+      }
       delay = 1000;
       awaiting.length = 0;
       say("");
@@ -220,6 +270,7 @@
       if ([4401, 4403, 4404].includes(event.code)) return; // no longer allowed: the form still posts
       for (const entry of pending.values()) setReceipt(entry.element, "failed");
       if (pending.size) say(text("textOffline"));
+      startPolling();
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 30000);
     });
