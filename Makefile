@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint audit format migrations messages lock clean-data help system-packages guides fuzz
+.PHONY: run test lint audit audit-report format migrations messages lock clean-data help system-packages guides fuzz
 
 help:
 	@echo "make run   - set up and run Shifa on http://127.0.0.1:8000 (PORT overrides)"
@@ -52,6 +52,11 @@ lint: $(STAMP)
 # --strict: a pinned version PyPI does not know fails the audit rather than passing unaudited.
 audit: $(STAMP)
 	$(BIN)/pip-audit --strict --requirement requirements.lock --no-deps --disable-pip --progress-spinner off
+
+# The same audit for CI: fails on a known vulnerability; pins the advisory service cannot answer for from this
+# network are counted and reported (scripts/audit.py exits 2 when pip-audit cannot run at all: reported, not failed).
+audit-report: $(STAMP)
+	$(BIN)/python scripts/audit.py || [ $$? -eq 2 ]
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         default=1,
         help="mixed_load: load generator processes (1, as the server)",
     )
+    parser.add_argument(
+        "--server-processes",
+        type=int,
+        default=2,
+        help="mixed_load: web processes of the server (SHIFA_WEB_PROCESSES, with a private Redis above 1; 2)",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not append the figures to RESULTS.md")
     args = parser.parse_args(argv)
 
@@ -99,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
         from . import mixed_load
 
         figures = mixed_load.run(
-            size, users=args.users, duration=args.duration, processes=args.client_processes
+            size,
+            users=args.users,
+            duration=args.duration,
+            processes=args.client_processes,
+            server_processes=args.server_processes,
         )
     elif args.name == "websocket_fanout":
         from . import websocket_fanout

@@ -16,6 +16,7 @@ Targets: ≥ 400 requests/s overall with p95 ≤ 100 ms and no errors.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import subprocess
@@ -206,7 +207,12 @@ def report_rows(figures: dict) -> list[str]:
 
 
 def run(
-    size: dataset.Size, *, users: int = DEFAULT_USERS, duration: float | None = None, processes: int = 1
+    size: dataset.Size,
+    *,
+    users: int = DEFAULT_USERS,
+    duration: float | None = None,
+    processes: int = 1,
+    server_processes: int = 2,
 ) -> dict:
     from shifa.core import timezones
     from shifa.directory.models import Service
@@ -245,7 +251,15 @@ def run(
     log(
         f"{users} virtual users (a patient and a doctor each) over {len({d.clinic_id for d in doctors})} clinics"
     )
-    with server.running(env=LIFTED_LIMITS) as running:
+    with contextlib.ExitStack() as stack:
+        env = dict(LIFTED_LIMITS, SHIFA_WEB_PROCESSES=str(server_processes))
+        if server_processes > 1:  # the processes meet in Redis, as in production
+            from tests.support.redis_server import RedisServer
+
+            redis_server = RedisServer().start()
+            stack.callback(redis_server.stop)
+            env["REDIS_URL"] = redis_server.url
+        running = stack.enter_context(server.running(env=env))
         plan = _plan(running.base, virtual, searches, duration, WARMUP_S)
         host = machine()
         log(f"load for {WARMUP_S:g} s untimed, then {duration:g} s measured")
@@ -257,7 +271,12 @@ def run(
     jobs = _delete_jobs()
     host = measured(host)
     ok = figures["rps"] >= TARGET_RPS and (figures["p95_ms"] or 0) <= TARGET_P95_MS and figures["errors"] == 0
-    figures |= {"server_log_errors": server_errors, "jobs_deleted": jobs, "as_expected": ok}
+    figures |= {
+        "server_log_errors": server_errors,
+        "jobs_deleted": jobs,
+        "as_expected": ok,
+        "server_processes": server_processes,
+    }
     rows = report_rows(figures)
     print("\n".join(rows), flush=True)
     errors_text = ", ".join(f"{k}: {n}" for k, n in figures["errors_by"].items()) or "none"
@@ -268,7 +287,9 @@ def run(
             dataset.describe(found),
             "",
             f"{users} virtual users, each a patient and a doctor of their clinic with their own bearer tokens, "
-            f"no think time, against `shifa run` (one process; no in-process job worker); the load generator: "
+            f"no think time, against `shifa run` ({server_processes} web process(es)"
+            f"{' sharing a local Redis' if server_processes > 1 else ''}; no in-process job worker); the load "
+            f"generator: "
             f"{processes} asyncio process(es) (httpx, {figures['loop']}) that used "
             f"{figures['client_cpu_share']:.0%} of a core in all. "
             f"{WARMUP_S:g} s untimed, then {figures['duration_s']} s measured; search rate limits lifted (each "

@@ -68,6 +68,26 @@ def collect_static() -> bool:
     return True
 
 
+def web_processes() -> int | None:
+    """How many web processes ``SHIFA_WEB_PROCESSES`` asks for (1 by default); None, with the reason printed, when
+    that cannot work: more than one needs Redis (REDIS_URL), through which their live events and counters meet."""
+    from django.conf import settings
+
+    raw = os.environ.get("SHIFA_WEB_PROCESSES", "1").strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= 64:
+        print(f"SHIFA_WEB_PROCESSES must be a number from 1 to 64, not {raw!r}.", file=sys.stderr, flush=True)
+        return None
+    if int(raw) > 1 and not settings.REDIS_URL:
+        print(
+            "SHIFA_WEB_PROCESSES above 1 needs REDIS_URL: without Redis each process would have its own live "
+            "events, and a message sent through one would not reach a page connected to another.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+    return int(raw)
+
+
 def run() -> int:
     """Migrate, load the demo data and serve HTTP + WebSocket with the job worker, until Ctrl-C."""
     _setup()
@@ -79,6 +99,12 @@ def run() -> int:
 
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
+    processes = web_processes()
+    if processes is None:
+        from shifa.core import embedded_postgres
+
+        embedded_postgres.stop()
+        return 2
     try:
         sock = _bind(host, port)
     except OSError as exc:
@@ -114,7 +140,15 @@ def run() -> int:
     )
     # uvicorn re-raises the Ctrl-C it handled once it has shut down cleanly; that is a normal stop.
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run(sockets=[sock])
+        if processes == 1:
+            uvicorn.Server(config).run(sockets=[sock])
+        else:
+            # Django runs a process's synchronous views one at a time: more processes serve more at once. They
+            # share the listening socket; each attaches to the same database (and embedded server) and Redis.
+            from uvicorn.supervisors import Multiprocess
+
+            config.workers = processes
+            Multiprocess(config, sockets=[sock]).run()
     from shifa.core import embedded_postgres
 
     embedded_postgres.stop()
