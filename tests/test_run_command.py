@@ -44,14 +44,15 @@ def _get(url: str, *, token: str | None = None, data: dict | None = None):
         return error.code, None
 
 
-def _start(data_dir: Path, port: int, *, via_make: bool = False) -> subprocess.Popen:
+def _start(data_dir: Path, port: int, *, via_make: bool = False, env: dict | None = None) -> subprocess.Popen:
     """Start Shifa as `make run` would (its own process group, like a terminal), or its command directly."""
+    extra = env or {}
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE", "MAKEFLAGS"}
+        if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE", "MAKEFLAGS", "REDIS_URL"}
     }
-    env.update({"SHIFA_DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING"})
+    env.update({"SHIFA_DATA_DIR": str(data_dir), "PORT": str(port), "LOG_LEVEL": "WARNING", **extra})
     command = ["make", "--no-print-directory", "run"] if via_make else [sys.executable, "-m", "shifa", "run"]
     return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
@@ -194,3 +195,38 @@ def test_recovers_after_crashes_and_still_stops_postgres(data_dir):
     finally:
         assert _stop(fourth) == 0
     assert not pid_file.exists(), fourth.stdout.read().decode()[-3000:]
+
+
+def test_several_web_processes_need_redis_and_then_serve_together(data_dir):
+    import psutil
+
+    from tests.support.redis_server import RedisServer
+
+    port = _free_port()
+    alone = _start(data_dir, port, env={"SHIFA_WEB_PROCESSES": "2", "SHIFA_DEMO": "0"})
+    assert alone.wait(timeout=120) == 2
+    assert "SHIFA_WEB_PROCESSES above 1 needs REDIS_URL" in alone.stdout.read().decode()
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
+
+    redis_server = RedisServer().start()
+    try:
+        env = {"SHIFA_WEB_PROCESSES": "2", "SHIFA_DEMO": "0", "REDIS_URL": redis_server.url}
+        served = _start(data_dir, port, env=env)
+        try:
+            health = _wait_healthy(served, f"http://127.0.0.1:{port}")
+            assert health["checks"]["redis"] == "ok" and health["checks"]["worker"] == "ok"
+            web = [
+                child
+                for child in psutil.Process(served.pid).children(recursive=True)
+                if "multiprocessing.spawn" in " ".join(child.cmdline())
+                and "spawn_main" in " ".join(child.cmdline())
+            ]
+            assert len(web) == 2, [c.cmdline() for c in web]
+        finally:
+            assert _stop(served) == 0
+        assert "Shifa stopped." in served.stdout.read().decode()
+        assert not (data_dir / "postgres" / "postmaster.pid").exists(), (
+            "the embedded PostgreSQL was left running"
+        )
+    finally:
+        redis_server.stop()

@@ -5,6 +5,7 @@ Environment variables:
     DATABASE_URL     a PostgreSQL server; when unset the embedded server in the data folder is used
     REDIS_URL        Redis for the Channels layer and the cache; when unset the in-memory layer (single process)
                      is used. While Redis is unreachable, live pages poll and counters are kept per process.
+    SHIFA_WEB_PROCESSES  web processes ``shifa run`` serves with (1); more than one needs REDIS_URL
     SHIFA_SEARCHES_PER_MINUTE, SHIFA_SEARCHES_PER_MINUTE_FROM_ADDRESS  doctor searches allowed per person and
                      per client address (60 and 180); a proxy's X-Forwarded-For counts when uvicorn trusts it
                      (FORWARDED_ALLOW_IPS)
@@ -184,7 +185,8 @@ def database_settings() -> dict:
         }
     # Server-side binding stays off: the audit context is sent as set_config() in front of each write.
     config.setdefault("OPTIONS", {})
-    # Django's pool checks each connection before handing it out.
+    # Django's pool checks each connection before handing it out (a restarted database left the idle ones dead).
+    config["CONN_HEALTH_CHECKS"] = True
     # A burst of requests waits for a connection (up to 30 s) rather than failing at once.
     config["OPTIONS"].setdefault("pool", {"min_size": 1, "max_size": 8, "timeout": 30})
     config["ATOMIC_REQUESTS"] = False
@@ -324,6 +326,8 @@ TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_FROM = os.environ.get("TWILIO_FROM", "")
 TWILIO_BASE_URL = os.environ.get("TWILIO_BASE_URL", "https://api.twilio.com")
+#: How long to wait for the SMS provider before giving up on the attempt (it is then tried again later).
+SMS_TIMEOUT_SECONDS = 10.0
 
 # Local simulators of outside services (shifa.simulators), served under /simulators/ when on.
 SHIFA_SIMULATORS = env_bool("SHIFA_SIMULATORS", True)
