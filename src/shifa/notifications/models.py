@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from shifa.core.fields import EncryptedTextField
 from shifa.core.models import BaseModel
 
 
@@ -104,14 +105,15 @@ class Preference(BaseModel):
 
 
 class PushSubscription(BaseModel):
-    """A browser's Web Push subscription (from its service worker)."""
+    """A browser's Web Push subscription (from its service worker). ``p256dh`` is the browser's public key;
+    ``auth`` is the secret it shares with us to authenticate what we send, so it is encrypted (shifa.core.keys)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions"
     )
     endpoint = models.URLField(max_length=1000, unique=True)
     p256dh = models.CharField(max_length=200)
-    auth = models.CharField(max_length=100)
+    auth = EncryptedTextField()
     user_agent = models.CharField(max_length=300, blank=True)
 
     class Meta:
