@@ -171,6 +171,10 @@ def _distance_km(lat: float, lng: float):
     return RawSQL(_HAVERSINE, (EARTH_RADIUS_KM, lat, lat, lng), output_field=FloatField())  # noqa: S611
 
 
+#: Listing columns the search filters on but no result shows.
+LISTING_FILTER_ONLY_FIELDS = ("search_text", "days_office", "days_video", "days_home", "home_box")
+
+
 def doctor_search(search: Search, *, cursor: str | None = None, limit: int = 20) -> Page:
     """Doctors patients can book, across every clinic, from the search read model: filtered by words (typo
     tolerant, Arabic or English), specialty, distance, a free day, visit type, insurer, language, gender and
@@ -254,7 +258,13 @@ def doctor_search(search: Search, *, cursor: str | None = None, limit: int = 20)
     page = list(qs.values_list(*fields)[offset : offset + limit + 1])
     next_cursor = encode_cursor({"offset": offset + limit}) if len(page) > limit else None
     page = page[:limit]
-    loaded = DoctorListing.unscoped.select_related("clinic", "doctor").in_bulk([found[0] for found in page])
+    # without the columns only the filters read (free days, search words, home-visit bounds): a page of listings
+    # would otherwise parse thousands of dates it never shows
+    loaded = (
+        DoctorListing.unscoped.select_related("clinic", "doctor")
+        .defer(*LISTING_FILTER_ONLY_FIELDS)
+        .in_bulk([found[0] for found in page])
+    )
     rows = []
     for found in page:
         row = loaded[found[0]]
