@@ -29,14 +29,17 @@ $(NODE_STAMP): package.json package-lock.json
 run: system-packages $(STAMP)
 	$(BIN)/shifa run
 
+# The API fuzzing runs in a process of its own: under pytest-xdist schemathesis' subtests would not run.
 test: system-packages $(STAMP) $(NODE_STAMP) lint
-	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile
+	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile \
+		--ignore=tests/fuzz
+	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/python -m pytest -p no:cacheprovider tests/fuzz
 
 # The API fuzzed at length (issue 13): many schemathesis examples per operation, as every role, with the coverage
 # phase; `make test` runs the same test with a few derandomized examples.
 fuzz: system-packages $(STAMP)
 	SHIFA_FUZZ_EXAMPLES=50 SHIFA_FUZZ_PHASES=examples,coverage,fuzzing DJANGO_SETTINGS_MODULE=shifa.settings.test \
-		$(BIN)/python -m pytest -p no:cacheprovider -n 2 tests/fuzz
+		$(BIN)/python -m pytest -p no:cacheprovider tests/fuzz
 
 # The user guides' screenshots (docs/guides/), taken by the browser test that checks them.
 guides: system-packages $(STAMP)

@@ -5,7 +5,8 @@ must match the schema the document declares for its status (errors are RFC 9457 
 ``make test`` runs a few derandomized examples per operation; ``make fuzz`` runs many more, with schemathesis'
 coverage phase. ``SHIFA_FUZZ_EXAMPLES`` sets the number of generated examples per operation; ``SHIFA_FUZZ_PHASES``
 the schemathesis phases (comma-separated: examples, coverage, fuzzing). The operations are split in two test
-modules so that ``pytest -n 2 --dist loadfile`` runs them on both workers."""
+modules (two shorter items). They run in one process: under pytest-xdist schemathesis' per-operation subtests do
+not run at all (conftest.py skips them there; ``make test`` runs tests/fuzz after the parallel suite)."""
 
 from __future__ import annotations
 
