@@ -34,7 +34,7 @@ from shifa.core.fields import EncryptedTextField
 from shifa.directory.actions import listings_refresh
 from tests.conftest import ApiClient
 from tests.support.booking import open_for_booking
-from tests.support.records import base, in_care
+from tests.support.records import base
 
 from . import dump as pgdump
 
@@ -160,6 +160,37 @@ def _chart(cast, m: Markers) -> None:
     }
     for path, (label, body) in facts.items():
         _ok(doctor.post(f"{url}/{path}", {**body, "note": m.new(label, "note")}, headers=_key()), 201)
+
+
+def _home_visit(cast, m: Markers):
+    """The patient books a home visit in the app, saying why and where (Idempotency-Key sent), and confirms it;
+    the visit documented below is this one, so its reason goes to Hakeem too. Too long a reason or address is
+    refused with a field error, as when they were columns of bounded length."""
+    import datetime as dt
+
+    from shifa.scheduling.models import Appointment
+
+    patient = ApiClient(cast.patient_user)
+    zone = cast.clinic_a.time_zone
+    day = timezones.to_local(timezones.now(), zone).date() + dt.timedelta(days=2)
+    A = "scheduling.Appointment"
+    body = {
+        "clinic_id": str(cast.clinic_a.external_id),
+        "doctor_id": str(cast.staff_a["doctor"].external_id),
+        "visit_type": "home",
+        "starts_at": timezones.isoformat_z(timezones.local_datetime(day, dt.time(9, 30), zone)),
+        "reason": "x" * 501,
+        "home": {"latitude": 31.95, "longitude": 35.88, "address": "x" * 301},
+    }
+    refused = patient.post("/api/v1/appointments", body, headers=_key())
+    assert refused.status_code == 422, refused.content[:800]
+    assert {e["field"] for e in refused.json()["errors"]} == {"reason", "home.address"}
+    body["reason"] = m.new(A, "reason")
+    body["home"]["address"] = m.new(A, "home_address")
+    held = _ok(patient.post("/api/v1/appointments", body, headers=_key()), 201)
+    assert held["reason"] == body["reason"] and held["home"]["address"] == body["home"]["address"]
+    _ok(patient.post(f"/api/v1/appointments/{held['id']}/confirm"))
+    return Appointment.unscoped.get(external_id=held["id"])
 
 
 def _visit(cast, m: Markers, appointment) -> dict:
@@ -423,7 +454,7 @@ def test_no_sensitive_value_is_in_clear_in_a_database_dump(cast, settings, tmp_p
     cast.clinic_a.save(update_fields=["name_en", "updated_at"])
     open_for_booking(cast)
     listings_refresh(clinic_pk=cast.clinic_a.pk)  # the search read model, as its job would
-    appointment = in_care(cast)
+    appointment = _home_visit(cast, m)
     _identity(cast, m)
     _chart(cast, m)
     _visit(cast, m, appointment)
@@ -518,5 +549,89 @@ def test_push_auth_secrets_stored_in_clear_before_are_encrypted_by_the_migration
         with connection.cursor() as cursor:
             cursor.execute("SELECT auth FROM notifications_pushsubscription")
             assert cursor.fetchall() == [(auth,)]
+    finally:
+        MigrationExecutor(connection).migrate(after)
+
+
+@pytest.mark.django_db  # in the test's transaction: the schema goes back by rolling back, without a flush
+def test_appointment_reasons_and_addresses_stored_in_clear_before_are_encrypted_by_the_migration(cast):
+    """``scheduling.0005`` converts the reasons and home addresses written while they were plain columns, those of a
+    completed (committed) appointment too, whose guard against changes is on again afterwards; and back."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    from shifa.audit.models import AuditEvent
+    from shifa.scheduling.models import Appointment
+
+    executor = MigrationExecutor(connection)
+    before, after = [("scheduling", "0004_waitlist")], executor.loader.graph.leaf_nodes("scheduling")
+    tag = uuid.uuid4().hex[:8]
+    written = {  # status: (reason, home address)
+        "completed": (f"Chest pain since Monday {tag}", f"Abdoun, building 12 {tag}"),
+        "booked": (f"Follow-up of the sugar {tag}", ""),
+    }
+
+    def stored() -> dict[str, tuple[str, str]]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT status, reason, home_address FROM scheduling_appointment")
+            return {status: (reason, address) for status, reason, address in cursor.fetchall()}
+
+    def guarded() -> bool:
+        try:
+            with transaction.atomic():
+                Appointment.unscoped.filter(status="completed").update(status="cancelled")
+        except DatabaseError:
+            return True
+        return False
+
+    executor.migrate(before)
+    try:
+        with connection.cursor() as cursor:
+            for hours, (status, (reason, address)) in enumerate(written.items(), start=1):
+                cursor.execute(
+                    "INSERT INTO scheduling_appointment (external_id, created_at, updated_at, clinic_id, doctor_id, "
+                    "patient_id, is_committed, committed_at, visit_type, starts_at, ends_at, status, channel, "
+                    "reason, home_latitude, home_longitude, home_address, travel_minutes, cancellation_reason) "
+                    "VALUES (gen_random_uuid(), now(), now(), %s, %s, %s, %s, CASE WHEN %s THEN now() END, 'home', "
+                    "now() + %s * interval '2 hours', now() + %s * interval '2 hours' + interval '45 minutes', "
+                    "%s, 'app', %s, 31.95, 35.88, %s, 0, '')",
+                    [
+                        cast.clinic_a.pk,
+                        cast.staff_a["doctor"].pk,
+                        cast.patient.pk,
+                        status == "completed",
+                        status == "completed",
+                        hours,
+                        hours,
+                        status,
+                        reason,
+                        address,
+                    ],
+                )
+            # no deferred foreign-key check may be pending when the migration alters the table
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        assert stored() == written and guarded()
+    finally:
+        MigrationExecutor(connection).migrate(after)
+    sealed = stored()
+    assert sealed["booked"][1] == ""  # nothing written stays empty
+    for status, values in written.items():
+        for plain, kept in zip(values, sealed[status], strict=True):
+            assert not plain or (kept.startswith("g1.") and tag not in kept), (status, kept)
+        appointment = Appointment.unscoped.get(status=status)
+        assert (appointment.reason, appointment.home_address) == values
+    # the committed row was converted with its guard switched off for that only: it is on again
+    assert guarded()
+    # and the conversion is in the audit log, as this migration's work
+    assert AuditEvent.objects.filter(
+        table_name="scheduling_appointment",
+        operation="UPDATE",
+        entity_id=str(Appointment.unscoped.get(status="completed").pk),
+        source="migration scheduling.0005_sealed_reason_and_home_address",
+        changed_fields=["home_address", "reason"],
+    ).exists()
+    # and back: the text is plain again, still guarded
+    MigrationExecutor(connection).migrate(before)
+    try:
+        assert stored() == written and guarded()
     finally:
         MigrationExecutor(connection).migrate(after)

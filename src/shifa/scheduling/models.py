@@ -10,6 +10,7 @@ from django.contrib.postgres.fields import DateTimeRangeField, RangeOperators
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from shifa.core.fields import EncryptedTextField
 from shifa.core.models import Committable
 from shifa.directory.models import VisitType
 from shifa.tenancy.models import TenantModel
@@ -203,14 +204,16 @@ class Appointment(TenantModel, Committable):
         verbose_name=_("booked by"),
     )
     price = models.DecimalField(_("price (JOD)"), max_digits=10, decimal_places=3, null=True, blank=True)
-    reason = models.CharField(_("reason for the visit"), max_length=500, blank=True)
+    # The reason and the home address are encrypted (PRODUCT.md §11): they cannot be searched or sorted in SQL.
+    # Their length is bounded where they come in (the API's schemas, the forms, the booking action).
+    reason = EncryptedTextField(_("reason for the visit"), blank=True)
     home_latitude = models.DecimalField(
         _("home latitude"), max_digits=9, decimal_places=6, null=True, blank=True
     )
     home_longitude = models.DecimalField(
         _("home longitude"), max_digits=9, decimal_places=6, null=True, blank=True
     )
-    home_address = models.CharField(_("home address"), max_length=300, blank=True)
+    home_address = EncryptedTextField(_("home address"), blank=True)
     service_area = models.ForeignKey(
         "directory.ServiceArea",
         null=True,
