@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from shifa.core import faults
 from shifa.core.errors import NotFound
 
 from . import client as hakeem
@@ -478,9 +479,31 @@ def _claim(clinic_id, patient_id, now: dt.datetime, *, force: bool) -> list[tupl
         return [(r, r.version) for r in records]
 
 
-def _finish(record: SyncRecord, version: int, *, error: str = "", answer: dict | None = None) -> None:
+def _found_first_time(record: SyncRecord, answer: dict) -> bool:
+    """A patient's first send that Hakeem answered "200 OK": it held someone with that national ID already."""
+    status = str(answer.get("response", {}).get("status", ""))
+    return record.kind == Kind.PATIENT and record.sent_version == 0 and status.startswith("200")
+
+
+def _made_by_us(record: SyncRecord, answer: dict) -> bool | None:
+    """Whether the patient Hakeem found on a first send carries our own identifier: then it is the one an earlier
+    send of ours made (its answer was lost), not one Hakeem knew. None when Hakeem cannot be asked now."""
+    found = _LOCATION.search(str(answer.get("response", {}).get("location", "")).split("?")[0])
+    if not found:
+        return None
+    try:
+        resource = hakeem.HakeemClient().read(found.group(1), found.group(2))
+    except hakeem.HakeemError:
+        return None
+    ours = fhir.search_key(IDENTIFIER_KINDS[record.kind], record.key).partition("=")[2]
+    return any(f"{i.get('system')}|{i.get('value')}" == ours for i in resource.get("identifier", []))
+
+
+def _finish(
+    record: SyncRecord, version: int, *, error: str = "", answer: dict | None = None, ours: bool = False
+) -> None:
     """Write how sending ``version`` of the record went, unless someone queued a newer version meanwhile (then it
-    stays pending, to be sent at once)."""
+    stays pending, to be sent at once). ``ours``: the patient Hakeem found is one we made."""
     now = timezone.now()
     with transaction.atomic():
         current = SyncRecord.unscoped.select_for_update().get(pk=record.pk)
@@ -492,7 +515,7 @@ def _finish(record: SyncRecord, version: int, *, error: str = "", answer: dict |
                 current.remote_version = found.group(3) or ""
             if current.kind == Kind.PATIENT and current.sent_version == 0:
                 # Hakeem knew the person already (found by national ID): its registry keeps their identity.
-                current.matched = str(response.get("status", "")).startswith("200")
+                current.matched = str(response.get("status", "")).startswith("200") and not ours
             current.sent_version = max(current.sent_version, version)
             current.attempts = 0
             current.last_error = ""
@@ -539,9 +562,19 @@ def _transaction(clinic_id, patient_id, sent: list, entries: list, counts: dict)
         except hakeem.HakeemError as exc:
             error = str(exc)
             break
+        faults.point("hakeem.after_transaction_answered")  # Hakeem holds them; we have not written it down
         for (record, version), answer in zip(sent, answers, strict=True):
-            _finish(record, version, answer=answer)
-        counts["acknowledged"] += len(sent)
+            ours = _made_by_us(record, answer) if _found_first_time(record, answer) else False
+            if ours is None:  # whose patient it is decides who corrects their identity: ask again later
+                _finish(
+                    record,
+                    version,
+                    error="Hakeem found the patient but could not be asked whose record it is",
+                )
+                counts["failed"] += 1
+                continue
+            _finish(record, version, answer=answer, ours=ours)
+            counts["acknowledged"] += 1
         return
     logger.warning("hakeem: %s record(s) of patient %s not sent: %s", len(sent), patient_id, error)
     for record, version in sent:

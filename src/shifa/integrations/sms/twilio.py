@@ -20,13 +20,13 @@ class TwilioBackend:
         auth_token: str | None = None,
         sender: str | None = None,
         base_url: str | None = None,
-        timeout: float = 10.0,
+        timeout: float | None = None,
     ) -> None:
         self.account_sid = account_sid or settings.TWILIO_ACCOUNT_SID
         self.auth_token = auth_token or settings.TWILIO_AUTH_TOKEN
         self.sender = sender or settings.TWILIO_FROM
         self.base_url = (base_url or settings.TWILIO_BASE_URL).rstrip("/")
-        self.timeout = timeout
+        self.timeout = timeout if timeout is not None else settings.SMS_TIMEOUT_SECONDS
         if not (self.account_sid and self.auth_token and self.sender):
             raise SmsError(
                 "Twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM", retryable=False
