@@ -69,13 +69,17 @@ def running(*, demo: bool = False, env: dict | None = None) -> Iterator[Server]:
     another module. Its output goes to a log file, shown if it fails.
     """
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"} | {
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "SHIFA_DEMO": "1" if demo else "0",
-        "SHIFA_RUN_WORKER": "0",
-        "LOG_LEVEL": "WARNING",
-    } | (env or {})
+    env = (
+        {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+        | {
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "SHIFA_DEMO": "1" if demo else "0",
+            "SHIFA_RUN_WORKER": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+        | (env or {})
+    )
     if os.environ.get("SHIFA_BENCH_SERVER_SETTINGS"):
         env["DJANGO_SETTINGS_MODULE"] = os.environ["SHIFA_BENCH_SERVER_SETTINGS"]
     log_file = Path(tempfile.mkstemp(prefix="shifa-bench-server-", suffix=".log")[1])

@@ -45,6 +45,8 @@ def _any_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     """Problems, committed records, duplicates, oversized bodies: 4xx. Anything else: a logged 500."""
     problem = problem_for(exc)
     if problem is not None:
+        if problem.status == 503:  # e.g. the database went away: worth a line, though not a bug of ours
+            logger.warning("answered 503 to %s %s: %s", request.method, request.path, exc)
         return response_for(problem)
     logger.exception("unhandled API error")
     return problem_response(500, code="server_error", detail=_("Something went wrong on our side."))

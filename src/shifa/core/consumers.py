@@ -65,7 +65,6 @@ class ShifaConsumer(ClosesWhenLayerIsDown, AsyncJsonWebsocketConsumer):
         super().__init__(*args, **kwargs)
         self.route_key = route_key
 
-
     async def connect(self) -> None:
         user = self.scope.get("user")
         user = user if user is not None and getattr(user, "is_authenticated", False) else None

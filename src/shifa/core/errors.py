@@ -172,7 +172,27 @@ def problem_for(exc: BaseException) -> Problem | None:
             or (state or "").startswith(DATA_EXCEPTION_CLASS)
         ):
             return ValidationFailed(_("A value is not valid."), code="invalid_value")
+    if database_lost(exc):
+        # The database went away mid-request (a restart, a failover, a dropped connection, no connection free in
+        # time): the caller may retry, with the same Idempotency-Key if the write had one.
+        return ServiceUnavailable(headers={"Retry-After": "5"})
     return None
+
+
+def database_lost(exc: BaseException | None) -> bool:
+    """Whether the error is the database connection's: Django's, or psycopg's behind another library's error (the
+    job queue raises its own when a job cannot be queued)."""
+    import psycopg
+    from django.db import InterfaceError, OperationalError
+
+    lost = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+    for _step in range(5):  # along the ``raise … from`` chain
+        if exc is None:
+            return False
+        if isinstance(exc, lost):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def status_title(status: int) -> str:

@@ -58,10 +58,19 @@ def periodic_task(name: str, *, cron: str, **options) -> Callable:
     return decorate
 
 
+#: The longest the worker waits for a connection of its pool. After a database restart psycopg's pool may back off
+#: for half a minute before it reconnects; a worker that gives up sooner is started again with a new pool.
+WORKER_POOL_TIMEOUT_SECONDS = 5.0
+
+
 def _worker_app():
+    from procrastinate import PsycopgConnector
+    from procrastinate.contrib.django.utils import connector_params
+
+    connector = PsycopgConnector(kwargs=connector_params(), timeout=WORKER_POOL_TIMEOUT_SECONDS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return app.with_connector(app.connector.get_worker_connector())
+        return app.with_connector(connector)
 
 
 #: A worker silent for this long is dead (it beats every few seconds); its unfinished jobs run again.
@@ -95,10 +104,17 @@ async def _recover_periodically(worker_app) -> None:
 async def _supervise_worker() -> None:
     """Run the worker; when it dies (say the database went away), log it and start it again with back-off."""
     global _worker_running
+    from asgiref.sync import sync_to_async
+    from django.db import close_old_connections
+
     delay = 1.0
     while True:
         worker_app = _worker_app()
         try:
+            # The worker's periodic deferrer writes through Django's connection of the thread sync_to_async keeps
+            # for it; after a database restart that connection is dead and nothing else replaces it (requests do
+            # so at their start and end). Drop it, or every start of the worker fails on it again.
+            await sync_to_async(close_old_connections)()
             async with worker_app.open_async():
                 _worker_running = True
                 delay = 1.0

@@ -281,7 +281,9 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # A Redis that does not answer a connection is given up on within a second: the layer then loses live
             # events (pages poll instead), never writes.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 1}]},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None, "socket_connect_timeout": 1}]
+            },
         }
     }
 else:
