@@ -10,68 +10,40 @@ on: every row converted leaves an audit row, marked as this migration's work. It
 plain text, as the audit rows already written for that row do: the audit log is append-only and is not rewritten
 here."""
 
-import json
-
 from django.db import migrations
 
 import shifa.core.fields
 
-#: The fields' contexts in shifa.core.keys (bound as associated data): ``app.Model.field``.
-REASON = "scheduling.Appointment.reason"
-ADDRESS = "scheduling.Appointment.home_address"
-BATCH = 500
-
-
-def _convert(schema_editor, change) -> None:
-    """Apply ``change(text, context)`` to every reason and home address written (read and written as raw text: the
-    field would try to decrypt them), batch by batch, with the commit guard off meanwhile. The guard is the one
-    ``scheduling.0002`` created (``shifa.core.models.committed_guard_triggers``), by its name in the database."""
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('pghistory.context_metadata', true)")
-        (context,) = cursor.fetchone()
-        cursor.execute(
-            "SELECT set_config('pghistory.context_metadata', %s, true)",
-            [json.dumps({"source": "migration scheduling.0005_sealed_reason_and_home_address"})],
-        )
-        cursor.execute("ALTER TABLE scheduling_appointment DISABLE TRIGGER pgtrigger_protect_committed_bcd74")
-        last = 0
-        while True:
-            cursor.execute(
-                "SELECT id, reason, home_address FROM scheduling_appointment "
-                "WHERE id > %s AND (reason <> '' OR home_address <> '') ORDER BY id LIMIT %s",
-                [last, BATCH],
-            )
-            rows = cursor.fetchall()
-            for pk, reason, address in rows:
-                new = (
-                    change(reason, REASON) if reason else reason,
-                    change(address, ADDRESS) if address else address,
-                )
-                if new != (reason, address):
-                    cursor.execute(
-                        "UPDATE scheduling_appointment SET reason = %s, home_address = %s WHERE id = %s",
-                        [*new, pk],
-                    )
-            if len(rows) < BATCH:
-                break
-            last = rows[-1][0]
-        cursor.execute("ALTER TABLE scheduling_appointment ENABLE TRIGGER pgtrigger_protect_committed_bcd74")
-        cursor.execute("SELECT set_config('pghistory.context_metadata', %s, true)", [context or ""])
+#: The columns and their fields' contexts in shifa.core.keys (bound as associated data): ``app.Model.field``.
+COLUMNS = {"reason": "scheduling.Appointment.reason", "home_address": "scheduling.Appointment.home_address"}
+#: The commit guard ``scheduling.0002`` created (``shifa.core.models.committed_guard_triggers``), by its name.
+GUARD = "pgtrigger_protect_committed_bcd74"
+SOURCE = "migration scheduling.0005_sealed_reason_and_home_address"
 
 
 def seal(apps, schema_editor):
-    from shifa.core import keys
+    from shifa.core import sealing
 
-    _convert(
-        schema_editor, lambda text, context: text if keys.is_sealed(text) else keys.encrypt(text, context)
+    sealing.convert(
+        schema_editor,
+        table="scheduling_appointment",
+        columns=COLUMNS,
+        change=sealing.seal,
+        source=SOURCE,
+        paused=(GUARD,),
     )
 
 
 def unseal(apps, schema_editor):
-    from shifa.core import keys
+    from shifa.core import sealing
 
-    _convert(
-        schema_editor, lambda text, context: keys.decrypt(text, context) if keys.is_sealed(text) else text
+    sealing.convert(
+        schema_editor,
+        table="scheduling_appointment",
+        columns=COLUMNS,
+        change=sealing.unseal,
+        source=SOURCE,
+        paused=(GUARD,),
     )
 
 
