@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.test import Client
 from openapi_spec_validator import validate
 
@@ -79,3 +80,22 @@ def test_when_the_database_is_unreachable_health_still_answers_503_json(db, monk
     api = Client().get("/api/v1/me")
     assert api.status_code == 503
     assert api["Content-Type"] == "application/problem+json" and api["Retry-After"] == "5"
+
+
+@pytest.mark.parametrize("lost", ["operational", "interface"])
+def test_a_connection_lost_while_signing_the_caller_in_is_503_for_pages_and_api(db, monkeypatch, lost):
+    from django.db import InterfaceError, OperationalError
+
+    from shifa.access import middleware
+
+    error = {"operational": OperationalError, "interface": InterfaceError}[lost]
+
+    def unreachable(*args, **kwargs):
+        raise error("connection already closed")
+
+    monkeypatch.setattr(middleware, "authorize", unreachable)
+    api = Client().get("/api/v1/me")
+    assert api.status_code == 503 and api["Retry-After"] == "5"
+    page = Client(HTTP_ACCEPT_LANGUAGE="en").get("/app/appointments")
+    assert page.status_code == 503 and page["Retry-After"] == "5"
+    assert b"<html" in page.content

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.template.response import TemplateResponse
@@ -51,8 +51,8 @@ class AccessMiddleware:
             if user is not None:
                 self._activate_language(request, user, is_api)
             actor = authorize(user, method, path, view_kwargs, mfa=mfa)
-        except DatabaseError:
-            # The database is unreachable. Checked-in public routes (health, the sign-in page) still run and
+        except (DatabaseError, InterfaceError):
+            # The database is unreachable (Django's InterfaceError, a closed connection, is no DatabaseError). Checked-in public routes (health, the sign-in page) still run and
             # report it themselves; everything else answers 503.
             if (method, path) in PUBLIC_ROUTES and getattr(view_func, PUBLIC_ATTR, False):
                 request.actor = Actor(user=None, source="public")
@@ -135,4 +135,6 @@ class AccessMiddleware:
             {"status": problem.status, "detail": problem.detail},
             status=problem.status,
         )
+        if problem.headers.get("Retry-After"):  # the database away: when to try again
+            response["Retry-After"] = problem.headers["Retry-After"]
         return response.render()
