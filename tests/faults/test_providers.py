@@ -301,6 +301,36 @@ def test_a_code_the_sms_provider_could_not_take_leaves_nothing_and_can_be_asked_
     assert answer.status_code == 201, answer.content
 
 
+@pytest.mark.django_db
+def test_a_new_code_the_sms_provider_could_not_take_leaves_the_earlier_one_working(settings, twilio_sms):
+    from django.test import Client
+
+    from tests.conftest import time_machine
+
+    phone = "+962795550003"
+
+    def ask():
+        body = {"phone": phone, "purpose": "sign_in"}
+        return Client(REMOTE_ADDR="10.9.9.8").post(
+            "/api/v1/auth/phone/codes", body, content_type="application/json"
+        )
+
+    start = timezones.now()
+    with time_machine(start):
+        assert ask().status_code == 202
+    earlier = "".join(c for c in twilio_sms.received[-1]["Body"] if c.isdigit())[:6]
+    twilio_sms.answer_status = 503
+    with time_machine(start + dt.timedelta(seconds=settings.SHIFA_CODE_RESEND_SECONDS + 1)):
+        assert ask().status_code == 503  # the new code never left
+        answer = Client(REMOTE_ADDR="10.9.9.8").post(
+            "/api/v1/auth/phone/tokens",
+            {"phone": phone, "code": earlier, "full_name": "Rana Haddad"},
+            content_type="application/json",
+        )
+    assert answer.status_code == 201, answer.content  # the code in the person's hand still works
+    assert OneTimeCode.objects.filter(phone=phone).count() == 1
+
+
 # --- PayTabs slow ------------------------------------------------------------------------------------------------
 
 

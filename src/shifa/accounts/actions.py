@@ -654,9 +654,12 @@ def phone_code_send(*, phone: str, purpose: str, address: str | None = None, del
         if sends:
             _attempt(sends)  # counts the sends from this address
         # A new code replaces any earlier one for the same purpose.
-        OneTimeCode.objects.filter(phone=phone, purpose=purpose, consumed_at__isnull=True).update(
-            consumed_at=now
+        replaced = list(
+            OneTimeCode.objects.filter(phone=phone, purpose=purpose, consumed_at__isnull=True).values_list(
+                "pk", flat=True
+            )
         )
+        OneTimeCode.objects.filter(pk__in=replaced).update(consumed_at=now)
         record = OneTimeCode.objects.create(
             phone=phone,
             purpose=purpose,
@@ -670,8 +673,11 @@ def phone_code_send(*, phone: str, purpose: str, address: str | None = None, del
     except SmsError as exc:
         from shifa.core.errors import ServiceUnavailable
 
-        # Not sent, so not counted against the number: asking again at once works.
-        OneTimeCode.objects.filter(pk=record.pk).delete()
+        # Not sent, so not counted against the number: asking again at once works; and the code the person may
+        # hold already (replaced a moment ago) still works.
+        with transaction.atomic():
+            OneTimeCode.objects.filter(pk=record.pk).delete()
+            OneTimeCode.objects.filter(pk__in=replaced, consumed_at=now).update(consumed_at=None)
         raise ServiceUnavailable(
             _("The text message could not be sent. Try again shortly."), code="sms_unavailable"
         ) from exc
