@@ -210,11 +210,28 @@ def test_several_web_processes_need_redis_and_then_serve_together(data_dir):
 
     redis_server = RedisServer().start()
     try:
-        env = {"SHIFA_WEB_PROCESSES": "2", "SHIFA_DEMO": "0", "REDIS_URL": redis_server.url}
+        env = {
+            "SHIFA_WEB_PROCESSES": "2",
+            "SHIFA_DEMO": "0",
+            "REDIS_URL": redis_server.url,
+            "SHIFA_METRICS_TOKEN": "scrape",
+        }
         served = _start(data_dir, port, env=env)
         try:
             health = _wait_healthy(served, f"http://127.0.0.1:{port}")
             assert health["checks"]["redis"] == "ok" and health["checks"]["worker"] == "ok"
+            for _ in range(19):  # each on a new connection: the two processes share them
+                _get(f"http://127.0.0.1:{port}/healthz")
+            scraped = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
+            scraped.add_header("Authorization", "Bearer scrape")
+            with urllib.request.urlopen(scraped, timeout=30) as response:
+                text = response.read().decode()
+            healthz = [
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith('shifa_http_requests_total{method="GET",route="healthz",status="200"}')
+            ]
+            assert healthz and healthz[0] >= 20, text[:2000]  # every process's answers, counted together
             web = [
                 child
                 for child in psutil.Process(served.pid).children(recursive=True)

@@ -88,6 +88,22 @@ def web_processes() -> int | None:
     return int(raw)
 
 
+def _share_metrics() -> None:
+    """Several web processes add up their metrics through files in one folder (prometheus_client's multiprocess
+    mode): an empty one in the data folder unless PROMETHEUS_MULTIPROC_DIR names another."""
+    import shutil
+    from pathlib import Path
+
+    from django.conf import settings
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    folder = Path(settings.DATA_DIR) / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
 def run() -> int:
     """Migrate, load the demo data and serve HTTP + WebSocket with the job worker, until Ctrl-C."""
     _setup()
@@ -147,6 +163,7 @@ def run() -> int:
             # share the listening socket; each attaches to the same database (and embedded server) and Redis.
             from uvicorn.supervisors import Multiprocess
 
+            _share_metrics()
             config.workers = processes
             Multiprocess(config, sockets=[sock]).run()
     from shifa.core import embedded_postgres

@@ -3,7 +3,7 @@ from django.urls import include, path
 
 from shifa.access.declare import public_page
 from shifa.api import API_PREFIX, api
-from shifa.core.views import healthz
+from shifa.core.views import healthz, metrics
 
 api_patterns, api_app_name, api_namespace = api.urls
 for pattern in api_patterns:
@@ -13,6 +13,7 @@ for pattern in api_patterns:
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path(API_PREFIX.lstrip("/"), include((api_patterns, api_app_name), namespace=api_namespace)),
     path("", include("shifa.web.urls")),
 ]

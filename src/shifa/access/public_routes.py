@@ -8,6 +8,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/welcome"),
         ("GET", "/clinic-photos/{photo_id}"),
         ("GET", "/healthz"),
+        ("GET", "/metrics"),  # its own bearer token (SHIFA_METRICS_TOKEN), for the Prometheus scraper
         ("GET", "/accounts/sign-in"),
         ("POST", "/accounts/sign-in"),
         ("GET", "/accounts/two-factor"),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from shifa.access.declare import public_page
 
 from . import cache, jobs, timezones
+from . import metrics as metrics_module
 
 
 def _database_ok() -> bool:
@@ -43,3 +44,23 @@ def healthz(request: HttpRequest) -> JsonResponse:
         },
         status=200 if healthy else 503,
     )
+
+
+@public_page()
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics (``shifa.core.metrics``) for a scraper that holds ``SHIFA_METRICS_TOKEN``; without that
+    setting the route does not exist (404), and a wrong or missing token is 401."""
+    import hmac
+
+    from .errors import NotAuthenticated, NotFound, response_for
+
+    token = settings.SHIFA_METRICS_TOKEN
+    if not token:
+        return response_for(NotFound())
+    given = request.headers.get("Authorization", "")
+    if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        response = response_for(NotAuthenticated(code="invalid_token"))
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    body, content_type = metrics_module.exposition()
+    return HttpResponse(body, content_type=content_type)

@@ -5,6 +5,8 @@ Environment variables:
     DATABASE_URL     a PostgreSQL server; when unset the embedded server in the data folder is used
     REDIS_URL        Redis for the Channels layer and the cache; when unset the in-memory layer (single process)
                      is used. While Redis is unreachable, live pages poll and counters are kept per process.
+    SHIFA_METRICS_TOKEN  bearer token of the Prometheus scraper at /metrics (unset: no /metrics); with several web
+                     processes also set PROMETHEUS_MULTIPROC_DIR to a folder they share
     SHIFA_WEB_PROCESSES  web processes ``shifa run`` serves with (1); more than one needs REDIS_URL
     SHIFA_SEARCHES_PER_MINUTE, SHIFA_SEARCHES_PER_MINUTE_FROM_ADDRESS  doctor searches allowed per person and
                      per client address (60 and 180); a proxy's X-Forwarded-For counts when uvicorn trusts it
@@ -128,6 +130,7 @@ MIDDLEWARE = [
     # files are answered above, by WhiteNoise, from their compressed copies.
     "django.middleware.gzip.GZipMiddleware",
     "shifa.core.middleware.RequestIdMiddleware",
+    "shifa.core.metrics.MetricsMiddleware",
     "shifa.core.middleware.ApiProblemMiddleware",
     "shifa.core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -291,6 +294,8 @@ else:
 # Rate-limit counters (searches: shifa.accounts.actions.search_count) in Redis, shared by every process, when
 # there is one; otherwise in the single process's memory. While Redis cannot be reached the process's memory
 # stands in (shifa.core.cache), so that a Redis outage costs shared counting, not sign-ins or searches.
+#: The bearer token of the Prometheus scraper at /metrics; unset, /metrics does not exist (shifa.core.metrics).
+SHIFA_METRICS_TOKEN = os.environ.get("SHIFA_METRICS_TOKEN", "")
 #: Doctor searches allowed per minute per signed-in person, and per client address (shifa.accounts.lockout).
 SHIFA_SEARCHES_PER_MINUTE = int(os.environ.get("SHIFA_SEARCHES_PER_MINUTE", "60"))
 SHIFA_SEARCHES_PER_MINUTE_FROM_ADDRESS = int(os.environ.get("SHIFA_SEARCHES_PER_MINUTE_FROM_ADDRESS", "180"))
