@@ -33,6 +33,7 @@ OTHER_PREFIXES = ("/api/", "/simulators/")
 #: GET routes that answer no HTML page of a front end.
 NOT_PAGES = {
     "/healthz": "a health check (JSON)",
+    "/metrics": "Prometheus' text format, for its scraper",
     "/sw.js": "the service worker's script",
     "/manifest.webmanifest": "the web app manifest",
     "/accounts/providers/{provider}": "a redirect to Google's or Apple's sign-in",
