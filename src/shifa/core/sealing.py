@@ -68,3 +68,16 @@ def convert(
         for trigger in paused:
             cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
         cursor.execute("SELECT set_config('pghistory.context_metadata', %s, true)", [before or ""])
+
+
+def operation(*, table: str, columns: dict[str, str], source: str, paused: tuple[str, ...] = ()):
+    """The migration step that seals ``columns`` of ``table`` going forward and unseals them going back."""
+    from django.db import migrations
+
+    def forward(apps, schema_editor):
+        convert(schema_editor, table=table, columns=columns, change=seal, source=source, paused=paused)
+
+    def backward(apps, schema_editor):
+        convert(schema_editor, table=table, columns=columns, change=unseal, source=source, paused=paused)
+
+    return migrations.RunPython(forward, backward)

@@ -3,34 +3,10 @@
 from django.db import migrations
 
 import shifa.core.fields
+from shifa.core import sealing
 
 COLUMNS = {"auth": "notifications.PushSubscription.auth"}
 SOURCE = "migration notifications.0003_sealed_push_auth"
-
-
-def seal(apps, schema_editor):
-    """Encrypt the auth secrets stored in clear so far."""
-    from shifa.core import sealing
-
-    sealing.convert(
-        schema_editor,
-        table="notifications_pushsubscription",
-        columns=COLUMNS,
-        change=sealing.seal,
-        source=SOURCE,
-    )
-
-
-def unseal(apps, schema_editor):
-    from shifa.core import sealing
-
-    sealing.convert(
-        schema_editor,
-        table="notifications_pushsubscription",
-        columns=COLUMNS,
-        change=sealing.unseal,
-        source=SOURCE,
-    )
 
 
 class Migration(migrations.Migration):
@@ -45,5 +21,5 @@ class Migration(migrations.Migration):
             name="auth",
             field=shifa.core.fields.EncryptedTextField(),
         ),
-        migrations.RunPython(seal, unseal),
+        sealing.operation(table="notifications_pushsubscription", columns=COLUMNS, source=SOURCE),
     ]

@@ -13,38 +13,13 @@ here."""
 from django.db import migrations
 
 import shifa.core.fields
+from shifa.core import sealing
 
 #: The columns and their fields' contexts in shifa.core.keys (bound as associated data): ``app.Model.field``.
 COLUMNS = {"reason": "scheduling.Appointment.reason", "home_address": "scheduling.Appointment.home_address"}
 #: The commit guard ``scheduling.0002`` created (``shifa.core.models.committed_guard_triggers``), by its name.
 GUARD = "pgtrigger_protect_committed_bcd74"
 SOURCE = "migration scheduling.0005_sealed_reason_and_home_address"
-
-
-def seal(apps, schema_editor):
-    from shifa.core import sealing
-
-    sealing.convert(
-        schema_editor,
-        table="scheduling_appointment",
-        columns=COLUMNS,
-        change=sealing.seal,
-        source=SOURCE,
-        paused=(GUARD,),
-    )
-
-
-def unseal(apps, schema_editor):
-    from shifa.core import sealing
-
-    sealing.convert(
-        schema_editor,
-        table="scheduling_appointment",
-        columns=COLUMNS,
-        change=sealing.unseal,
-        source=SOURCE,
-        paused=(GUARD,),
-    )
 
 
 class Migration(migrations.Migration):
@@ -64,5 +39,5 @@ class Migration(migrations.Migration):
             name="reason",
             field=shifa.core.fields.EncryptedTextField(blank=True, verbose_name="reason for the visit"),
         ),
-        migrations.RunPython(seal, unseal),
+        sealing.operation(table="scheduling_appointment", columns=COLUMNS, source=SOURCE, paused=(GUARD,)),
     ]
