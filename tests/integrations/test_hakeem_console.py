@@ -397,3 +397,5 @@ def test_errors_are_shown_in_the_readers_words_with_what_hakeem_said():
     with translation.override("ar"):
         shown = describe_error("Hakeem answered 503: Service temporarily unavailable")
         assert "503" in shown and "Service" not in shown and "حكيم" in shown
+        unasked = describe_error("Hakeem found the patient but could not be asked whose record it is")
+        assert "حكيم" in unasked and "Hakeem" not in unasked

@@ -63,6 +63,10 @@ def describe_error(stored: str) -> str:
         return _("Hakeem gave an answer we could not read (%(status)s).") % {"status": found[1]}
     if found := re.match(r"Hakeem answered (\d{3}): ", stored):
         return _("Hakeem is unavailable (%(status)s); the record will be sent again.") % {"status": found[1]}
+    if stored.startswith("Hakeem found the patient but could not be asked"):
+        return _(
+            "Hakeem knows this patient but could not be asked whose record it is; it will be asked again."
+        )
     if found := re.match(r"Hakeem refused it \((\d{3})\): (.*)", stored, re.S):
         return _("Hakeem refused the record (%(status)s): %(detail)s") % {
             "status": found[1],
