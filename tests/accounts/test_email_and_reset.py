@@ -436,3 +436,19 @@ def test_reset_by_phone_for_an_unknown_number_answers_the_same_and_texts_nothing
     response = ApiClient().post("/api/v1/auth/password-reset", {"phone": "+962792222222"})
     assert response.status_code == 202
     assert texts(sms_outbox) == []
+
+
+def test_a_link_sent_before_the_secret_key_was_rotated_still_works_while_the_old_key_is_a_fallback(
+    db, smtp_server, settings
+):
+    sign_up()
+    key = verification_key(smtp_server)
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-new-secret-key-" + "x" * 50
+    settings.SECRET_KEY_FALLBACKS = []
+    response = ApiClient().post("/api/v1/auth/email/verify", {"key": key})
+    assert response.status_code == 422  # signed by a key no longer accepted
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    response = ApiClient().post("/api/v1/auth/email/verify", {"key": key})
+    assert response.status_code == 200, response.content
+    assert User.objects.get(email="rana@example.jo").email_verified_at is not None

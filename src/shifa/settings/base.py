@@ -62,6 +62,8 @@ DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = os.environ.get("SECRET_KEY") or secrets.load_or_create(
     DATA_DIR, "secret_key", secrets.new_secret_key
 )
+# Earlier keys, still accepted for what they signed (sessions, email links) while SECRET_KEY is rotated.
+SECRET_KEY_FALLBACKS = [k.strip() for k in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if k.strip()]
 FIELD_ENCRYPTION_KEYS = [
     key.strip()
     for key in (
