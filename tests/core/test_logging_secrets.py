@@ -40,3 +40,12 @@ def test_the_console_handler_uses_the_filter():
     from django.conf import settings
 
     assert "secret_paths" in settings.LOGGING["handlers"]["console"]["filters"]
+
+
+def test_a_refused_requests_query_string_stays_out_of_the_logs():
+    request = RequestFactory().get("/api/v1/patients", {"national_id": "9861234567", "phone": "+962791234567"})
+    record = _record("Not Found: %s", request.path, request=request)
+    SecretPathFilter().filter(record)
+    text = record.getMessage() + str(record.request)
+    assert "9861234567" not in text and "+962791234567" not in text
+    assert "/api/v1/patients" in text and "GET" in text

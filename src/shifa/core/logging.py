@@ -27,7 +27,7 @@ class RequestIdFilter(logging.Filter):
 
 class SecretPathFilter(logging.Filter):
     """Keeps the secrets of emailed links (invitations, email confirmation, password reset) out of the logs:
-    Django logs the path of every refused request, and a link stays valid for days."""
+    Django logs the path of every refused request, and a link stays valid for days. Query strings are dropped."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
@@ -37,5 +37,8 @@ class SecretPathFilter(logging.Filter):
             record.args = tuple(hide_secrets(a) if isinstance(a, str) else a for a in args)
         request = getattr(record, "request", None)
         if request is not None and not isinstance(request, str):
-            record.request = hide_secrets(repr(request))
+            # The method and path only: a request's repr carries its query string, where searches put national
+            # IDs, phone numbers and names.
+            method, path = getattr(request, "method", None), getattr(request, "path", None)
+            record.request = hide_secrets(f"<{method} {path!r}>" if path is not None else repr(request))
         return True
