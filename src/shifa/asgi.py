@@ -19,7 +19,7 @@ from django.conf import settings  # noqa: E402
 
 from shifa.accounts.channels_auth import BearerTokenAuthMiddleware  # noqa: E402
 from shifa.adherence import mqtt  # noqa: E402
-from shifa.core import jobs  # noqa: E402
+from shifa.core import jobs, tracing  # noqa: E402
 from shifa.core.asgi_limits import BodyLimit  # noqa: E402
 from shifa.routing import websocket_urlpatterns  # noqa: E402
 
@@ -55,5 +55,7 @@ async def application(scope, receive, send):
         elif message["type"] == "lifespan.shutdown":
             await mqtt.stop_in_process()
             await jobs.stop_in_process_worker()
+            # The last requests' and jobs' spans leave before the process does (exit flushes again, if it can).
+            tracing.flush()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -3,6 +3,8 @@
 Environment variables:
     SHIFA_DATA_DIR   data folder (embedded PostgreSQL, generated secrets, uploaded files); default ``.shifa``
     DATABASE_URL     a PostgreSQL server; when unset the embedded server in the data folder is used
+    OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME  OpenTelemetry traces, off unless asked for
+                     (shifa.core.tracing; every standard OTEL_* variable applies)
     REDIS_URL        Redis for the Channels layer and the cache; when unset the in-memory layer (single process)
                      is used. While Redis is unreachable, live pages poll and counters are kept per process.
     SHIFA_METRICS_TOKEN  bearer token of the Prometheus scraper at /metrics (unset: no /metrics); with several web
@@ -476,6 +478,8 @@ LOGGING = {
     "filters": {
         "request_id": {"()": "shifa.core.logging.RequestIdFilter"},
         "secret_paths": {"()": "shifa.core.logging.SecretPathFilter"},
+        # trace_id and span_id while a span is active, when tracing is on (shifa.core.tracing)
+        "trace": {"()": "shifa.core.tracing.TraceContextFilter"},
     },
     "formatters": {
         "json": {
@@ -488,7 +492,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json",
-            "filters": ["request_id", "secret_paths"],
+            "filters": ["request_id", "trace", "secret_paths"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
