@@ -285,3 +285,37 @@ def test_the_security_page_asks_a_stale_session_to_sign_in_again(cast):
     page = browser.post("/accounts/security", {"step": "start"})
     assert "sign in again to change how you sign in" in page.content.decode()
     assert not TotpDevice.objects.filter(user=cast.patient_user).exists()
+
+
+def _rotate_secret_key(settings, *, keep_old: bool) -> None:
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-rotated-secret-key-" + "r" * 50
+    settings.SECRET_KEY_FALLBACKS = [old] if keep_old else []
+
+
+@pytest.mark.parametrize("keep_old", [True, False])
+def test_refresh_tokens_and_recovery_codes_made_before_a_secret_key_rotation_match_while_it_is_a_fallback(
+    cast, settings, keep_old
+):
+    pair = sign_in(cast.patient_user).json()
+    nurse = cast.staff_a["nurse"]
+    client = ApiClient(nurse, mfa=False)
+    secret = client.post("/api/v1/me/authenticator").json()["secret"]
+    codes = client.post("/api/v1/me/authenticator/confirm", {"code": pyotp.TOTP(secret).now()}).json()[
+        "recovery_codes"
+    ]
+
+    _rotate_secret_key(settings, keep_old=keep_old)
+    renewed = post("/api/v1/auth/tokens/refresh", {"refresh_token": pair["refresh_token"]})
+    ticket = sign_in(nurse).json()["mfa_token"]
+    recovered = post("/api/v1/auth/tokens/mfa", {"mfa_token": ticket, "code": codes[0]})
+    if keep_old:
+        assert renewed.status_code == 200
+        assert recovered.status_code == 201
+        # What is made after the rotation is made with the new key, and still works once the fallback goes.
+        settings.SECRET_KEY_FALLBACKS = []
+        again = post("/api/v1/auth/tokens/refresh", {"refresh_token": renewed.json()["refresh_token"]})
+        assert again.status_code == 200
+    else:
+        assert renewed.status_code == 401
+        assert recovered.status_code == 422

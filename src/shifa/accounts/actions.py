@@ -391,13 +391,13 @@ def token_refresh(*, refresh_token: str) -> dict:
     """Spend a refresh token for a new pair. A refresh token presented twice was copied: the whole family is
     revoked, so neither the thief nor the owner keeps access, and the owner signs in again."""
     invalid = NotAuthenticated(_("Sign in again."), code="invalid_refresh_token")
-    digest = crypto.digest("refresh_token", refresh_token.strip())
+    digests = crypto.digests("refresh_token", refresh_token.strip())
     now = timezones.now()
     with transaction.atomic():
         record = (
             RefreshToken.objects.select_for_update()
             .select_related("family", "family__user")
-            .filter(token_digest=digest)
+            .filter(token_digest__in=digests)
             .first()
         )
         if record is None or record.family.revoked_at is not None or not record.family.user.is_active:
@@ -499,7 +499,7 @@ def mfa_verify(*, user: User, code: str, address: str | None = None) -> None:
                 .filter(
                     user=user,
                     used_at__isnull=True,
-                    code_digest=crypto.digest("recovery_code", totp.normalize_recovery_code(code)),
+                    code_digest__in=crypto.digests("recovery_code", totp.normalize_recovery_code(code)),
                 )
                 .first()
             )
@@ -921,7 +921,7 @@ def _provider_nonce_spend(nonce: str | None) -> str:
     if not nonce:
         raise rejected
     spent = ProviderNonce.objects.filter(
-        digest=crypto.digest("provider_nonce", nonce), used_at__isnull=True, expires_at__gt=timezones.now()
+        digest__in=crypto.digests("provider_nonce", nonce), used_at__isnull=True, expires_at__gt=timezones.now()
     ).update(used_at=timezones.now())
     if spent != 1:
         raise rejected

@@ -2,7 +2,8 @@
 
 ``encrypt``/``decrypt`` use ``FIELD_ENCRYPTION_KEYS`` (newest first, so keys can be rotated); ``digest`` is a keyed
 HMAC-SHA256 for short secrets such as one-time codes, which a plain hash would not protect (a million codes are
-quickly tried).
+quickly tried). Digests are made with ``SECRET_KEY`` and looked up with it and each of ``SECRET_KEY_FALLBACKS``
+(``digests``), so that refresh tokens, recovery codes and invitations stored before a rotation still match.
 """
 
 from __future__ import annotations
@@ -32,5 +33,13 @@ def digest(purpose: str, value: str) -> str:
     return salted_hmac(f"shifa.{purpose}", value, algorithm="sha256").hexdigest()
 
 
+def digests(purpose: str, value: str) -> list[str]:
+    """Every digest a stored ``value`` may have: under ``SECRET_KEY``, then under each earlier key still accepted."""
+    return [
+        salted_hmac(f"shifa.{purpose}", value, secret=key, algorithm="sha256").hexdigest()
+        for key in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
+    ]
+
+
 def digest_matches(purpose: str, value: str, expected: str) -> bool:
-    return constant_time_compare(digest(purpose, value), expected)
+    return any([constant_time_compare(candidate, expected) for candidate in digests(purpose, value)])

@@ -77,7 +77,7 @@ def invitation_by_token(token: str, *, for_update: bool = False):
     qs = Invitation.unscoped.select_related("clinic", "clinic__institution", "role", "invited_by")
     if for_update:
         qs = qs.select_for_update(of=("self",))
-    invitation = qs.filter(token_digest=crypto.digest("invitation", token)).first()
+    invitation = qs.filter(token_digest__in=crypto.digests("invitation", token)).first()
     if invitation is None or invitation.revoked_at is not None:
         raise NotFound(
             _("This invitation is not valid. Ask the clinic for a new one."), code="invitation_invalid"
