@@ -3,6 +3,8 @@
 Environment variables:
     SHIFA_DATA_DIR   data folder (embedded PostgreSQL, generated secrets, uploaded files); default ``.shifa``
     DATABASE_URL     a PostgreSQL server; when unset the embedded server in the data folder is used
+    DATABASE_REPLICA_URL  a streaming replica of it: safe requests read there, except each user's reads while the
+                     replica has not yet replayed their last write (shifa.core.replica)
     OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME  OpenTelemetry traces, off unless asked for
                      (shifa.core.tracing; every standard OTEL_* variable applies)
     REDIS_URL        Redis for the Channels layer and the cache; when unset the in-memory layer (single process)
@@ -203,6 +205,17 @@ def database_settings() -> dict:
 
 
 DATABASES = {"default": database_settings()}
+# A streaming replica for the reads of safe requests, with read-your-writes (shifa.core.replica, ADR 0035).
+if os.environ.get("DATABASE_REPLICA_URL"):
+    from shifa.core.replica import replica_database
+
+    DATABASES["replica"] = replica_database(DATABASES["default"], os.environ["DATABASE_REPLICA_URL"])
+    DATABASE_ROUTERS = ["shifa.core.replica.ReplicaRouter"]
+    # once the caller is known: AccessMiddleware authenticates API tokens on the primary
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("shifa.access.middleware.AccessMiddleware") + 1,
+        "shifa.core.replica.ReplicaMiddleware",
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
