@@ -3,6 +3,7 @@
 Environment variables:
     SHIFA_DATA_DIR   data folder (embedded PostgreSQL, generated secrets, uploaded files); default ``.shifa``
     DATABASE_URL     a PostgreSQL server; when unset the embedded server in the data folder is used
+    DATABASE_POOL_SIZE  connections per process at most (default 8)
     DATABASE_REPLICA_URL  a streaming replica of it: safe requests read there, except each user's reads while the
                      replica has not yet replayed their last write (shifa.core.replica)
     OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME  OpenTelemetry traces, off unless asked for
@@ -197,7 +198,11 @@ def database_settings() -> dict:
     # Django's pool checks each connection before handing it out (a restarted database left the idle ones dead).
     config["CONN_HEALTH_CHECKS"] = True
     # A burst of requests waits for a connection (up to 30 s) rather than failing at once.
-    config["OPTIONS"].setdefault("pool", {"min_size": 1, "max_size": 8, "timeout": 30})
+    # DATABASE_POOL_SIZE connections at most per process: processes × pool size must stay under the server's
+    # max_connections (docs/operations.md, "Scale").
+    config["OPTIONS"].setdefault(
+        "pool", {"min_size": 1, "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "8")), "timeout": 30}
+    )
     config["ATOMIC_REQUESTS"] = False
     config["CONN_MAX_AGE"] = 0
     config.setdefault("TEST", {})
