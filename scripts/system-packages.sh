@@ -13,6 +13,7 @@ command -v msgfmt >/dev/null || need+=(gettext)
 command -v npm >/dev/null || need+=(npm)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+command -v docker-compose >/dev/null || need+=(docker-compose)  # checks deploy/compose (tests/deploy), no engine
 for package in chromium-l10n libpango-1.0-0 libpangoft2-1.0-0 fonts-hosny-amiri fonts-noto-core; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || need+=("$package")
 done

@@ -247,3 +247,79 @@ def test_several_web_processes_need_redis_and_then_serve_together(data_dir):
         )
     finally:
         redis_server.stop()
+
+
+def _server_running(data_dir: Path, patience: float = 15) -> bool:
+    """Whether the embedded PostgreSQL of ``data_dir`` still runs after ``patience`` seconds. On a busy machine its
+    stop can outlast pg_ctl's wait, and the server is then killed, leaving its postmaster.pid behind: the process
+    is what counts."""
+    import psutil
+
+    pid_file = data_dir / "postgres" / "postmaster.pid"
+    deadline = time.monotonic() + patience
+    while time.monotonic() < deadline:
+        try:
+            pid = int(pid_file.read_text().split()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return False
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return False
+        except psutil.NoSuchProcess:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def test_web_processes_that_do_not_migrate_wait_for_shifa_migrate(data_dir):
+    """Pods of a Deployment start with SHIFA_MIGRATE=0: before the migrations Job they refuse to serve (exit 3, so
+    they restart until it is done), after `shifa migrate` they serve without migrating themselves."""
+    port = _free_port()
+    env = {"SHIFA_MIGRATE": "0", "SHIFA_DEMO": "0"}
+    early = _start(data_dir, port, env=env)
+    try:
+        code = early.wait(timeout=120)
+    finally:
+        if early.poll() is None:
+            early.kill()
+    output = early.stdout.read().decode()
+    assert code == 3, output[-3000:]
+    assert "run `shifa migrate`" in output and "Shifa is running" not in output
+    assert not _server_running(data_dir)
+
+    migrated = subprocess.run(
+        [sys.executable, "-m", "shifa", "migrate"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DJANGO_SETTINGS_MODULE"}},
+            "SHIFA_DATA_DIR": str(data_dir),
+            "LOG_LEVEL": "WARNING",
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    assert "Reference data ready" in migrated.stdout and "Demo data" not in migrated.stdout
+    assert not _server_running(data_dir), migrated.stderr[-3000:]
+
+    served = _start(data_dir, port, env=env)
+    try:
+        health = _wait_healthy(served, f"http://127.0.0.1:{port}")
+        assert health["checks"]["database"] == "ok"
+        # The image's HEALTHCHECK asks under the first allowed host name: Django refuses any other (400).
+        from tests.deploy.support import final_stage
+
+        check = json.loads(dict(final_stage())["HEALTHCHECK"].partition(" CMD ")[2])
+        for hosts, expected in (("localhost,127.0.0.1", 0), ("elsewhere.example", 1)):
+            checked = subprocess.run(
+                [sys.executable, *check[1:]],
+                env={**os.environ, "PORT": str(port), "ALLOWED_HOSTS": hosts},
+                capture_output=True,
+                timeout=30,
+            )
+            assert checked.returncode == expected, (hosts, checked.stderr[-2000:])
+    finally:
+        assert _stop(served) == 0
+    output = served.stdout.read().decode()
+    assert "Shifa stopped." in output and "Reference data ready" not in output

@@ -1,4 +1,5 @@
-"""``shifa`` command: ``shifa run`` starts the whole platform in one process; ``shifa manage …`` runs Django
+"""``shifa`` command: ``shifa run`` starts the whole platform in one process; ``shifa migrate`` prepares a shared
+database for the processes that will not migrate it themselves (SHIFA_MIGRATE=0); ``shifa manage …`` runs Django
 management commands."""
 
 from __future__ import annotations
@@ -104,8 +105,70 @@ def _share_metrics() -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
+def migrate_wanted() -> bool:
+    """Whether ``shifa run`` migrates the database itself (SHIFA_MIGRATE, on by default, as ``make run`` needs).
+    Where several web processes start at once (pods of a Deployment) they would race to migrate: there one
+    ``shifa migrate`` (a Job) migrates, and the web processes, with SHIFA_MIGRATE=0, only check."""
+    return os.environ.get("SHIFA_MIGRATE", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def pending_migrations() -> list[str]:
+    """The migrations the database still lacks, in the order they would be applied (what ``migrate`` would do)."""
+    from django.db import DEFAULT_DB_ALIAS, connections
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    return [f"{migration.app_label}.{migration.name}" for migration, _backwards in plan]
+
+
+def refuse_pending(pending: list[str]) -> None:
+    """Say why a web process started with SHIFA_MIGRATE=0 will not serve: code newer than its database would fail
+    on missing tables and columns, page by page, instead of once, here."""
+    shown = ", ".join(pending[:5]) + (f" and {len(pending) - 5} more" if len(pending) > 5 else "")
+    print(
+        f"The database lacks {len(pending)} migration(s) of this version ({shown}). With SHIFA_MIGRATE=0 Shifa "
+        "does not migrate at start: run `shifa migrate` (the migrations Job) first, then start it again.",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _ensure_reference_data() -> None:
+    from shifa.catalog.actions import reference_data_ensure
+
+    print(f"Reference data ready: {reference_data_ensure()}", flush=True)
+
+
+def migrate() -> int:
+    """Migrate and load missing reference data, once, for every process that will share the database (the
+    migrations Job of an upgrade, the one-shot service of compose). Demo data only when SHIFA_DEMO=1 says so: this
+    command runs against real databases."""
+    _setup()
+    from django.core.management import call_command
+    from django.db import connections
+
+    from shifa.core import embedded_postgres
+
+    try:
+        call_command("migrate", interactive=False, verbosity=1)
+        _ensure_reference_data()
+        # What the configuration leaves off (mail, SMS, PayTabs, Hakeem, TURN) is said at every upgrade, in the
+        # Job's log; only an error stops it.
+        call_command("check", deploy=True, fail_level="ERROR")
+        if demo_wanted(host=""):  # no listening address: only an explicit SHIFA_DEMO=1 loads it
+            from shifa.demo.actions import load_demo
+
+            print(f"Demo data ready: {load_demo()}", flush=True)
+        connections.close_all()
+    finally:
+        embedded_postgres.stop()
+    return 0
+
+
 def run() -> int:
-    """Migrate, load the demo data and serve HTTP + WebSocket with the job worker, until Ctrl-C."""
+    """Migrate (unless SHIFA_MIGRATE=0), load the demo data and serve HTTP + WebSocket with the job worker, until
+    Ctrl-C."""
     _setup()
     import uvicorn
     from django.core.management import call_command
@@ -134,14 +197,24 @@ def run() -> int:
 
         embedded_postgres.stop()
         return 1
-    call_command("migrate", interactive=False, verbosity=1)
+    if migrate_wanted():
+        call_command("migrate", interactive=False, verbosity=1)
+    else:
+        pending = pending_migrations()
+        if pending:
+            refuse_pending(pending)
+            sock.close()
+            connections.close_all()
+            from shifa.core import embedded_postgres
+
+            embedded_postgres.stop()
+            return 3
     if collect_static():
         print("Static files collected and compressed", flush=True)
-    from shifa.catalog.actions import reference_data_ensure
-
-    print(f"Reference data ready: {reference_data_ensure()}", flush=True)
-    if demo_wanted(host):
-        print(f"Demo data ready: {load_demo()} (demo sign-ins are listed in README.md)", flush=True)
+    if migrate_wanted():
+        _ensure_reference_data()
+        if demo_wanted(host):
+            print(f"Demo data ready: {load_demo()} (demo sign-ins are listed in README.md)", flush=True)
     connections.close_all()
     print(f"Shifa is running on http://{host}:{port}/  (Ctrl-C stops)", flush=True)
     config = uvicorn.Config(
@@ -194,10 +267,12 @@ def demo_code() -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in {"-h", "--help"}:
-        print("usage: shifa run | shifa manage <django command> [args] | shifa demo-code")
+        print("usage: shifa run | shifa migrate | shifa manage <django command> [args] | shifa demo-code")
         return 0
     if argv[0] == "run":
         return run()
+    if argv[0] == "migrate":
+        return migrate()
     if argv[0] == "manage":
         return manage(argv[1:])
     if argv[0] == "demo-code":
