@@ -43,7 +43,9 @@ def test_the_console_handler_uses_the_filter():
 
 
 def test_a_refused_requests_query_string_stays_out_of_the_logs():
-    request = RequestFactory().get("/api/v1/patients", {"national_id": "9861234567", "phone": "+962791234567"})
+    request = RequestFactory().get(
+        "/api/v1/patients", {"national_id": "9861234567", "phone": "+962791234567"}
+    )
     record = _record("Not Found: %s", request.path, request=request)
     SecretPathFilter().filter(record)
     text = record.getMessage() + str(record.request)

@@ -921,7 +921,9 @@ def _provider_nonce_spend(nonce: str | None) -> str:
     if not nonce:
         raise rejected
     spent = ProviderNonce.objects.filter(
-        digest__in=crypto.digests("provider_nonce", nonce), used_at__isnull=True, expires_at__gt=timezones.now()
+        digest__in=crypto.digests("provider_nonce", nonce),
+        used_at__isnull=True,
+        expires_at__gt=timezones.now(),
     ).update(used_at=timezones.now())
     if spent != 1:
         raise rejected

@@ -198,7 +198,7 @@ def database_settings() -> dict:
     # Django's pool checks each connection before handing it out (a restarted database left the idle ones dead).
     config["CONN_HEALTH_CHECKS"] = True
     # A burst of requests waits for a connection (up to 30 s) rather than failing at once.
-    # DATABASE_POOL_SIZE connections at most per process: processes × pool size must stay under the server's
+    # DATABASE_POOL_SIZE connections at most per process: processes times pool size must stay under the server's
     # max_connections (docs/operations.md, "Scale").
     config["OPTIONS"].setdefault(
         "pool", {"min_size": 1, "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "8")), "timeout": 30}
