@@ -18,12 +18,9 @@ import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tarfile
-import time
 import uuid
 from collections.abc import Iterator
 from io import StringIO
@@ -43,6 +40,7 @@ from shifa.core import backup
 from shifa.documents.models import Document
 from tests.core.test_jobs import run_worker_until_idle
 from tests.documents.test_documents import ask
+from tests.support.private_postgres import ShifaProcess
 from tests.support.records import base, committed_visit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,58 +127,21 @@ def _figures(conn) -> dict[str, int]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def shifa_run(database_url: str, data_dir: Path, folder: Path) -> Iterator[str]:
     """``shifa run`` serving ``database_url`` (its base URL), stopped afterwards as Ctrl-C stops it."""
-    port = _free_port()
-    log = folder / "shifa-run.log"
-    env = _environment(
+    shifa = ShifaProcess(
         database_url,
-        data_dir,
-        PORT=str(port),
-        HOST="127.0.0.1",
-        SHIFA_DEMO="0",
-        SHIFA_RUN_WORKER="0",
-        STATIC_ROOT=str(folder / "static"),
+        folder,
+        extra_env=_environment(
+            database_url, data_dir, HOST="127.0.0.1", SHIFA_DEMO="0", SHIFA_RUN_WORKER="0"
+        ),
     )
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "shifa", "run"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"shifa run exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base_url}/healthz", timeout=5).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise AssertionError(f"shifa run not healthy within 240 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield base_url
+        shifa.wait_healthy(240)
+        yield shifa.base
     finally:
-        for sig in (signal.SIGINT, signal.SIGKILL):
-            if process.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=20)
+        shifa.stop()
 
 
 def _sha256(data: bytes) -> str:

@@ -182,6 +182,7 @@ class ShifaProcess:
             "SHIFA_RUN_WORKER": "1",
             "LOG_LEVEL": "WARNING",
             **(extra_env or {}),
+            "PORT": str(self.port),  # the port it was given, whatever the environment passed on says
         }
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
