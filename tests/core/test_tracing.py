@@ -59,6 +59,16 @@ def spans():
         tracing.install(previous)
 
 
+def new_traced_connection() -> None:
+    """The test's connections predate the instrumentation: drop them, so that the next one is made, and traced."""
+    connections.close_all()
+    del connections["default"]
+    with connections["default"].cursor():
+        pass
+    factory = connections["default"].connection.cursor_factory
+    assert factory.__module__.startswith("opentelemetry"), factory
+
+
 def values_of(span) -> list[str]:
     texts = [span.name, *(str(v) for v in span.attributes.values())]
     for event in span.events:
@@ -89,7 +99,7 @@ def database_spans(all_spans):
 def test_an_api_request_is_a_server_span_named_by_route_with_its_queries_and_nothing_identifying(spans, cast):
     doctor = ApiClient(cast.staff_a["doctor"])
     token = doctor.token()
-    connections.close_all()  # the test's connection predates the instrumentation: the next ones are traced
+    new_traced_connection()
     with connections["default"].cursor() as cursor:
         cursor.execute("SELECT 1")  # outside any trace: no span
     clinic = cast.clinic_a.external_id
@@ -136,7 +146,7 @@ def test_a_job_run_is_a_span_with_its_name_id_and_attempt_and_its_queries(spans)
     with transaction.atomic():
         append_to_note.defer(note_id=note.pk, text="review in 2 weeks")
         append_to_note.defer(note_id=-1, text="no such note")
-    connections.close_all()
+    new_traced_connection()
     run_worker_until_idle()
 
     jobs = {j.status: j for j in ProcrastinateJob.objects.filter(task_name="testapp.append_to_note")}

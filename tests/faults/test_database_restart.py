@@ -44,12 +44,7 @@ def platform() -> Iterator[tuple[PrivatePostgres, ShifaProcess]]:
     postgres = PrivatePostgres()
     shifa = None
     try:
-        postgres.init()
-        postgres.start()
-        with postgres.connect() as conn:
-            conn.execute("CREATE DATABASE shifa")
-        if not postgres.copy_database(connection.settings_dict, "shifa"):
-            print("the test database could not be copied: shifa run migrates an empty one (slower)")
+        postgres.start_with_copy_of(connection.settings_dict, "shifa")
         shifa = ShifaProcess(postgres.url("shifa"), postgres.folder)
         shifa.wait_healthy(timeout=240)
         yield postgres, shifa

@@ -69,12 +69,7 @@ def servers() -> Iterator[Servers]:
     standby = PrivatePostgres(prefix="shifa-replica-standby-")
     shifa = None
     try:
-        primary.init()
-        primary.start()
-        with primary.connect() as conn:
-            conn.execute("CREATE DATABASE shifa")
-        if not primary.copy_database(connection.settings_dict, "shifa"):
-            print("the test database could not be copied: shifa run migrates an empty one (slower)")
+        primary.start_with_copy_of(connection.settings_dict, "shifa")
         standby.init_standby_of(primary)
         standby.start()
         with standby.connect("shifa") as db:

@@ -76,8 +76,19 @@ def test_api_answers_and_errors_carry_them_too(cast, api):
     assert_secure_headers(Client().get("/api/v1/me"))  # a 401 problem
 
 
-def test_hsts_in_production_only():
-    from shifa.settings import production
+def test_hsts_in_production_only(monkeypatch):
+    import importlib
+    import sys
+
+    from shifa.core import deployment
+
+    for name in deployment.REQUIRED:
+        monkeypatch.setenv(name, "set-from-the-secret-store")
+    monkeypatch.setenv("SHIFA_PUBLIC_URL", "https://shifa.jo")
+    monkeypatch.setenv("ALLOWED_HOSTS", "shifa.jo")
+    monkeypatch.delitem(sys.modules, "shifa.settings.production", raising=False)
+    production = importlib.import_module("shifa.settings.production")
+    monkeypatch.delitem(sys.modules, "shifa.settings.production")
 
     assert production.SECURE_HSTS_SECONDS >= 31536000 and production.SECURE_HSTS_INCLUDE_SUBDOMAINS
     assert production.SESSION_COOKIE_SECURE and production.CSRF_COOKIE_SECURE

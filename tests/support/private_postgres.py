@@ -110,6 +110,16 @@ class PrivatePostgres:
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.pgdata), "-m", mode, "-w", "-t", "60", "stop")
 
+    def start_with_copy_of(self, source: dict, database: str) -> None:
+        """Initialise and start the server, holding ``database``: a copy of ``source`` (Django connection settings),
+        or empty when it cannot be copied (``shifa run`` then migrates it, more slowly)."""
+        self.init()
+        self.start()
+        with self.connect() as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
+        if not self.copy_database(source, database):
+            print("the test database could not be copied: shifa run migrates an empty one (slower)")
+
     def copy_database(self, source: dict, database: str) -> bool:
         """Copy the suite's test database (``source``: Django's settings of it; migrated, with the reference data)
         into ``database`` here: migrating an empty database takes a minute on two cores. False when it could not
@@ -177,7 +187,6 @@ class ShifaProcess:
             # its own static files: the checkout's are shared with `make run` and the other tests
             "STATIC_ROOT": str(folder / "static"),
             "HOST": "127.0.0.1",
-            "PORT": str(self.port),
             "SHIFA_DEMO": "1",
             "SHIFA_RUN_WORKER": "1",
             "LOG_LEVEL": "WARNING",
