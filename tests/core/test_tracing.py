@@ -5,6 +5,7 @@ OTLP exporter configured by environment alone; nothing installed without that en
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import json
 import os
@@ -16,10 +17,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+from asgiref.sync import sync_to_async
 from django.db import connections, transaction
 
 from shifa.core import tracing
 from tests.conftest import ApiClient
+
+pytestmark = pytest.mark.heavy(80)
 
 ROOT = Path(__file__).resolve().parents[2]
 NATIONAL_ID = "9871234567"
@@ -60,13 +64,20 @@ def spans():
 
 
 def new_traced_connection() -> None:
-    """The test's connections predate the instrumentation: drop them, so that the next one is made, and traced."""
-    connections.close_all()
-    del connections["default"]
-    with connections["default"].cursor():
-        pass
-    factory = connections["default"].connection.cursor_factory
-    assert factory.__module__.startswith("opentelemetry"), factory
+    """The connections made before the instrumentation are not traced: drop them, so that the next ones are made,
+    and traced. Both this thread's and the one of asgiref's thread-sensitive executor, where the sync code of an
+    ASGI request (and of an earlier test's jobs) runs."""
+
+    def renew():
+        connections.close_all()
+        with contextlib.suppress(AttributeError):  # none made in this thread yet
+            del connections["default"]
+        with connections["default"].cursor():
+            pass
+        return connections["default"].connection.cursor_factory
+
+    for factory in (renew(), asyncio.run(sync_to_async(renew)())):
+        assert factory.__module__.startswith("opentelemetry"), factory
 
 
 def values_of(span) -> list[str]:
