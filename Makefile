@@ -31,7 +31,7 @@ run: system-packages $(STAMP)
 
 # The API fuzzing runs in a process of its own: under pytest-xdist schemathesis' subtests would not run.
 test: system-packages $(STAMP) $(NODE_STAMP) lint
-	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile \
+	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/python -m pytest -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder \
 		--ignore=tests/fuzz
 	DJANGO_SETTINGS_MODULE=shifa.settings.test $(BIN)/python -m pytest -p no:cacheprovider tests/fuzz
 

@@ -24,20 +24,76 @@ from tests.factories import (
 )
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "heavy(seconds): the file starts servers, browsers or whole Shifa processes and takes about this long on "
+        "an idle machine; heavy files run first, the heaviest first (see pytest_collection_modifyitems)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Order the files for `make test`'s two workers (pytest-xdist, ``--dist loadfile --no-loadscope-reorder``),
+    which take them in this order, one file at a time as each gets free: the heavy files first, the heaviest first,
+    then the others from the most tests to the fewest. Left to the end, a few files that each take minutes would
+    run on one worker while the other one has nothing left to do."""
+    files: dict[str, list] = {}
+    for item in items:
+        files.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+
+    def order(tests: list) -> tuple[float, int]:
+        marks = [t.get_closest_marker("heavy") for t in tests]
+        return (-max((m.args[0] for m in marks if m), default=0), -len(tests))
+
+    items[:] = [item for tests in sorted(files.values(), key=order) for item in tests]
+
+
+def _reference_models() -> list:
+    """The tables ``reference_data_ensure`` fills, in an order their foreign keys allow."""
+    from shifa.catalog.actions import SHIPPED_LISTS
+    from shifa.catalog.models import Diagnosis, VaccineDose
+
+    return [Diagnosis, *SHIPPED_LISTS.values(), VaccineDose]
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """The test database holds the reference data Shifa ships (ICD-9-CM, medications, tests, vaccines, vital
     signs …), as every real database does after its first start."""
     from django.apps import apps
+    from django.db import connection, connections, transaction
     from django.db.models.signals import post_migrate
 
+    from shifa.audit.context import audit_context
     from shifa.catalog.actions import reference_data_ensure
 
     with django_db_blocker.unblock():
         reference_data_ensure()
+        # The rows as loaded, table by table in PostgreSQL's COPY format, to put back after each flush
+        copies = {}
+        with connection.cursor() as cursor:
+            for model in _reference_models():
+                with cursor.cursor.copy(f'COPY "{model._meta.db_table}" TO STDOUT') as copy:
+                    copies[model] = b"".join(bytes(block) for block in copy)
 
-    def reload(**kwargs):
-        reference_data_ensure()
+    def reload(using="default", **kwargs):
+        """The same rows again, as ``reference_data_ensure`` would load them (its audit trail included), in one
+        COPY per table: reading the shipped files again took seconds for each transactional test."""
+        models = _reference_models()
+        if any(model.objects.using(using).exists() for model in models):
+            reference_data_ensure()  # not emptied by a flush: add only what lacks
+            return
+        with (
+            audit_context(source="reference-data"),
+            transaction.atomic(using=using),
+            connections[using].cursor() as cursor,
+        ):
+            # a write through Django's cursor sets the audit context for the transaction (pghistory); COPY
+            # goes around Django's cursor and would not set it
+            cursor.execute(f'DELETE FROM "{models[0]._meta.db_table}" WHERE false')
+            for model in models:
+                with cursor.cursor.copy(f'COPY "{model._meta.db_table}" FROM STDIN') as copy:
+                    copy.write(copies[model])
 
     # A transactional test ends by emptying every table (Django's flush), which then sends post_migrate: the
     # reference data comes back before the next test.

@@ -17,6 +17,8 @@ import pytest
 from tests.support.redis_server import RedisServer
 from tests.test_run_command import _free_port, _get, _start, _stop, _wait_healthy
 
+pytestmark = pytest.mark.heavy(110)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = "shifa-demo-2026"
 

@@ -37,6 +37,35 @@ def test_every_declared_route_has_its_row(db):
     assert declared == rows
 
 
+def test_sync_puts_back_what_code_declares_and_touches_only_what_differs(db):
+    from shifa.access.actions import sync_resources
+    from shifa.access.models import Permission
+
+    declared = {(r.method, r.path): r for r in all_routes() if r.permission or r.public}
+    guarded = next(r for r in declared.values() if r.permission and r.kind == "api")
+    public = next(r for r in declared.values() if r.public)
+    removed = next(r for r in declared.values() if r.kind == "page" and r.permission)
+    untouched = ApiResource.objects.get(method=public.method, path=public.path)
+    other = Permission.objects.exclude(codename=guarded.permission).first()
+    ApiResource.objects.filter(method=guarded.method, path=guarded.path).update(
+        permission=other, name="renamed"
+    )
+    ApiResource.objects.filter(method=removed.method, path=removed.path).delete()
+    ApiResource.objects.create(method="GET", path="/api/v1/gone", name="gone", kind="api", permission=other)
+
+    assert sync_resources() == len(declared)
+
+    rows = {(r.method, r.path): r for r in ApiResource.objects.select_related("permission")}
+    assert set(rows) == set(declared)
+    changed = rows[(guarded.method, guarded.path)]
+    assert (changed.permission.codename, changed.name) == (guarded.permission, guarded.name)
+    assert rows[(removed.method, removed.path)].permission.codename == removed.permission
+    assert rows[(public.method, public.path)].updated_at == untouched.updated_at
+    assert (
+        rows[(public.method, public.path)].permission is None and rows[(public.method, public.path)].is_public
+    )
+
+
 def test_undeclared_api_root_is_refused_even_to_platform_admin(cast, api):
     response = api(cast.platform_admin).get("/api/v1/")
     assert response.status_code == 403

@@ -43,6 +43,8 @@ from tests.documents.test_documents import ask
 from tests.support.private_postgres import ShifaProcess
 from tests.support.records import base, committed_visit
 
+pytestmark = pytest.mark.heavy(100)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

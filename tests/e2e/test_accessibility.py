@@ -23,6 +23,8 @@ from tests.conftest import sign_in_page
 from tests.e2e.conftest import wait_until
 from tests.routes import PROVIDERS, Target, url_for
 
+pytestmark = pytest.mark.heavy(150)
+
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 #: The WCAG 2.0, 2.1 and 2.2 success criteria at levels A and AA.
 TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]

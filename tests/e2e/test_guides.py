@@ -28,6 +28,8 @@ from django.test import Client
 from shifa.accounts.models import User
 from tests.conftest import sign_in_page
 
+pytestmark = pytest.mark.heavy(80)
+
 ROOT = Path(__file__).resolve().parents[2]
 GUIDES = ROOT / "docs" / "guides"
 LANGUAGES = ("ar", "en")

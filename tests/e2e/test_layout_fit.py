@@ -20,6 +20,8 @@ from shifa.accounts.models import User
 from tests.conftest import sign_in_page
 from tests.e2e.test_guides import DESKTOP, LANGUAGES, PHONE, SHOTS, USERS, build_world
 
+pytestmark = pytest.mark.heavy(140)
+
 #: A message no preview can show whole: words, and a link with no place to break.
 LONG_MESSAGE = (
     "Good morning doctor, since the new dose my blood pressure readings are higher in the evening than in the "

@@ -25,6 +25,8 @@ import pytest
 from shifa.demo.constants import DEMO_PASSWORD
 from tests.support.private_postgres import PrivatePostgres, ShifaProcess
 
+pytestmark = pytest.mark.heavy(50)
+
 PATIENT = "patient1@demo.shifa.jo"  # has a conversation with the Amman clinic in the demo data
 SYSTOLIC, DIASTOLIC = "8480-6", "8462-4"
 

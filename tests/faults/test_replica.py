@@ -22,6 +22,8 @@ import pytest
 from shifa.demo.constants import DEMO_PASSWORD, DEMO_TOTP_SECRET
 from tests.support.private_postgres import PrivatePostgres, ShifaProcess
 
+pytestmark = pytest.mark.heavy(70)
+
 PATIENT = "patient1@demo.shifa.jo"  # has a conversation with the Amman clinic in the demo data
 DOCTOR = "doctor@demo.shifa.jo"  # of the Amman clinic's care team
 #: The back-off of shifa.core.replica before it probes a replica that failed, with room for a slow machine.

@@ -11,6 +11,8 @@ from channels.testing import WebsocketCommunicator
 from shifa.asgi import router
 from shifa.tenancy.consumers import clinic_group
 
+pytestmark = pytest.mark.heavy(60)
+
 
 async def _connect(user, clinic, *, bearer: str | None = None, mfa: bool = True):
     headers = [(b"origin", b"http://127.0.0.1")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from shifa.audit.context import audit_context
@@ -63,41 +63,55 @@ def sync_resources() -> int:
     """Make ``api_resources`` equal to the routes declared in code; return how many rows there are.
 
     A route that declares nothing gets no row and is therefore refused. A route declared public must also be
-    in the checked-in allowlist; one that names an unknown permission stops the sync.
+    in the checked-in allowlist; one that names an unknown permission stops the sync. It runs at every migrate
+    (each start): rows are added, changed and removed in a few statements, only where code and table differ.
     """
     from .registry import all_routes
 
     permissions = {p.codename: p for p in Permission.objects.all()}
-    keep = set()
+    wanted: dict[tuple[str, str], dict] = {}
     for spec in all_routes():
         if spec.public:
             if (spec.method, spec.path) not in PUBLIC_ROUTES:
                 raise RouteDeclarationError(
                     f"{spec.method} {spec.path} is declared public but is not in access/public_routes.py"
                 )
-            defaults = {"name": spec.name, "kind": spec.kind, "permission": None, "is_public": True}
+            wanted[(spec.method, spec.path)] = {
+                "name": spec.name,
+                "kind": spec.kind,
+                "permission_id": None,
+                "is_public": True,
+            }
         elif spec.permission:
             if spec.permission not in permissions:
                 raise RouteDeclarationError(
                     f"{spec.method} {spec.path} needs unknown permission {spec.permission}"
                 )
-            defaults = {
+            wanted[(spec.method, spec.path)] = {
                 "name": spec.name,
                 "kind": spec.kind,
-                "permission": permissions[spec.permission],
+                "permission_id": permissions[spec.permission].pk,
                 "is_public": False,
             }
         else:
             logger.warning(
                 "route %s %s declares no permission: it is refused to everyone", spec.method, spec.path
             )
-            continue
-        ApiResource.objects.update_or_create(method=spec.method, path=spec.path, defaults=defaults)
-        keep.add((spec.method, spec.path))
-    for resource in ApiResource.objects.all():
-        if (resource.method, resource.path) not in keep:
-            resource.delete()
-    return len(keep)
+    existing = {(r.method, r.path): r for r in ApiResource.objects.select_for_update()}
+    added, changed = [], []
+    for (method, path), values in wanted.items():
+        row = existing.get((method, path))
+        if row is None:
+            added.append(ApiResource(method=method, path=path, **values))
+        elif any(getattr(row, field) != value for field, value in values.items()):
+            for field, value in values.items():
+                setattr(row, field, value)
+            row.updated_at = timezone.now()
+            changed.append(row)
+    ApiResource.objects.bulk_update(changed, ["name", "kind", "permission", "is_public", "updated_at"])
+    ApiResource.objects.bulk_create(added)
+    ApiResource.objects.filter(pk__in=[r.pk for key, r in existing.items() if key not in wanted]).delete()
+    return len(wanted)
 
 
 def sync_on_migrate(sender, using=None, **kwargs) -> None:

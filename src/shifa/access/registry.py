@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +45,13 @@ def _is_ninja_view(callback) -> bool:
 
 
 def api_routes() -> list[RouteSpec]:
+    return list(_api_routes())
+
+
+@functools.cache
+def _api_routes() -> tuple[RouteSpec, ...]:
+    """The API's operations, read from its OpenAPI document. Building that document takes seconds and the
+    operations cannot change while the process runs: once per process."""
     from shifa.api import API_PREFIX, api
 
     schema = api.get_openapi_schema(path_prefix=API_PREFIX)
@@ -62,7 +70,7 @@ def api_routes() -> list[RouteSpec]:
                     public=bool(op.get("x-public")),
                 )
             )
-    return specs
+    return tuple(specs)
 
 
 def page_routes() -> list[RouteSpec]:
