@@ -66,6 +66,29 @@ def test_sync_puts_back_what_code_declares_and_touches_only_what_differs(db):
     )
 
 
+def test_catalog_sync_puts_back_roles_permissions_and_grants_and_touches_only_what_differs(db):
+    from shifa.access import catalog
+    from shifa.access.actions import sync_catalog
+    from shifa.access.models import Permission, Role, RolePermission
+
+    spec = catalog.ROLES[0]
+    role = Role.objects.get(code=spec.code)
+    Role.objects.filter(pk=role.pk).update(name_en="Renamed")
+    grant = RolePermission.objects.select_related("role", "permission").first()
+    RolePermission.objects.filter(pk=grant.pk).update(granted_by_default=not grant.granted_by_default)
+    Role.objects.create(code="stale-role", kind=role.kind, name_en="Stale", name_ar="Stale")
+    untouched = Permission.objects.order_by("pk").first()
+
+    sync_catalog()
+
+    assert Role.objects.get(pk=role.pk).name_en == spec.name_en
+    expected = catalog.ROLE_PERMISSIONS[grant.role.code][grant.permission.codename]
+    assert RolePermission.objects.get(pk=grant.pk).granted_by_default == expected
+    assert set(Role.objects.values_list("code", flat=True)) == {r.code for r in catalog.ROLES}
+    assert RolePermission.objects.count() == sum(len(g) for g in catalog.ROLE_PERMISSIONS.values())
+    assert Permission.objects.get(pk=untouched.pk).updated_at == untouched.updated_at
+
+
 def test_undeclared_api_root_is_refused_even_to_platform_admin(cast, api):
     response = api(cast.platform_admin).get("/api/v1/")
     assert response.status_code == 403

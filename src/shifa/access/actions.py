@@ -23,39 +23,63 @@ class RouteDeclarationError(RuntimeError):
     """A route declares something the access rules do not allow (unknown permission, unlisted public route)."""
 
 
+def _sync_rows(model, key: tuple[str, ...], wanted: dict[tuple, dict]) -> tuple[dict[tuple, object], list]:
+    """Make the rows of ``model`` named by ``wanted`` (their key's values → their other fields' values) hold those
+    values: the missing ones are added and only those that differ are changed, in a statement each. Returns the
+    wanted rows by key, and the rows ``wanted`` does not name, for the caller to delete in an order its foreign
+    keys allow. These syncs run at every migrate, that is at each start."""
+    existing = {tuple(getattr(row, field) for field in key): row for row in model.objects.select_for_update()}
+    added, changed = [], []
+    for values_of_key, values in wanted.items():
+        row = existing.get(values_of_key)
+        if row is None:
+            row = model(**dict(zip(key, values_of_key, strict=True)), **values)
+            added.append(row)
+            existing[values_of_key] = row
+        elif any(getattr(row, field) != value for field, value in values.items()):
+            for field, value in values.items():
+                setattr(row, field, value)
+            row.updated_at = timezone.now()
+            changed.append(row)
+    fields = sorted({field for values in wanted.values() for field in values})
+    model.objects.bulk_update(changed, [*fields, "updated_at"])
+    model.objects.bulk_create(added)
+    stale = [row for values_of_key, row in existing.items() if values_of_key not in wanted]
+    return {values_of_key: existing[values_of_key] for values_of_key in wanted}, stale
+
+
+def _delete(model, rows: list) -> None:
+    model.objects.filter(pk__in=[row.pk for row in rows]).delete()
+
+
 @transaction.atomic
 def sync_catalog() -> None:
     """Make roles, permissions and role limits in the database equal to ``catalog``."""
-    roles = {}
-    for spec in catalog.ROLES:
-        role, _created = Role.objects.update_or_create(
-            code=spec.code, defaults={"kind": spec.kind, "name_en": spec.name_en, "name_ar": spec.name_ar}
-        )
-        roles[spec.code] = role
-    Role.objects.exclude(code__in=roles).delete()
-    permissions = {}
-    for spec in catalog.PERMISSIONS:
-        with translation.override(None):  # store the source text; it is translated when shown
-            description = str(spec.description)
-        perm, _created = Permission.objects.update_or_create(
-            codename=spec.codename, defaults={"scope": spec.scope, "description": description}
-        )
-        permissions[spec.codename] = perm
-    wanted = set()
-    for role_code, grants in catalog.ROLE_PERMISSIONS.items():
-        for codename, default in grants.items():
-            if codename not in permissions:
+    roles, stale_roles = _sync_rows(
+        Role,
+        ("code",),
+        {
+            (spec.code,): {"kind": spec.kind, "name_en": spec.name_en, "name_ar": spec.name_ar}
+            for spec in catalog.ROLES
+        },
+    )
+    with translation.override(None):  # store the source text; it is translated when shown
+        declared = {
+            (spec.codename,): {"scope": spec.scope, "description": str(spec.description)}
+            for spec in catalog.PERMISSIONS
+        }
+    permissions, stale_permissions = _sync_rows(Permission, ("codename",), declared)
+    grants = {}
+    for role_code, granted in catalog.ROLE_PERMISSIONS.items():
+        for codename, default in granted.items():
+            if (codename,) not in permissions:
                 raise RouteDeclarationError(f"role {role_code} lists unknown permission {codename}")
-            RolePermission.objects.update_or_create(
-                role=roles[role_code],
-                permission=permissions[codename],
-                defaults={"granted_by_default": default},
-            )
-            wanted.add((role_code, codename))
-    for rp in RolePermission.objects.select_related("role", "permission"):
-        if (rp.role.code, rp.permission.codename) not in wanted:
-            rp.delete()
-    Permission.objects.exclude(codename__in=permissions).delete()
+            key = (roles[(role_code,)].pk, permissions[(codename,)].pk)
+            grants[key] = {"granted_by_default": default}
+    _grants, stale_grants = _sync_rows(RolePermission, ("role_id", "permission_id"), grants)
+    _delete(RolePermission, stale_grants)
+    _delete(Role, stale_roles)
+    _delete(Permission, stale_permissions)
 
 
 @transaction.atomic
@@ -63,8 +87,7 @@ def sync_resources() -> int:
     """Make ``api_resources`` equal to the routes declared in code; return how many rows there are.
 
     A route that declares nothing gets no row and is therefore refused. A route declared public must also be
-    in the checked-in allowlist; one that names an unknown permission stops the sync. It runs at every migrate
-    (each start): rows are added, changed and removed in a few statements, only where code and table differ.
+    in the checked-in allowlist; one that names an unknown permission stops the sync.
     """
     from .registry import all_routes
 
@@ -76,41 +99,26 @@ def sync_resources() -> int:
                 raise RouteDeclarationError(
                     f"{spec.method} {spec.path} is declared public but is not in access/public_routes.py"
                 )
-            wanted[(spec.method, spec.path)] = {
-                "name": spec.name,
-                "kind": spec.kind,
-                "permission_id": None,
-                "is_public": True,
-            }
+            permission_id, public = None, True
         elif spec.permission:
             if spec.permission not in permissions:
                 raise RouteDeclarationError(
                     f"{spec.method} {spec.path} needs unknown permission {spec.permission}"
                 )
-            wanted[(spec.method, spec.path)] = {
-                "name": spec.name,
-                "kind": spec.kind,
-                "permission_id": permissions[spec.permission].pk,
-                "is_public": False,
-            }
+            permission_id, public = permissions[spec.permission].pk, False
         else:
             logger.warning(
                 "route %s %s declares no permission: it is refused to everyone", spec.method, spec.path
             )
-    existing = {(r.method, r.path): r for r in ApiResource.objects.select_for_update()}
-    added, changed = [], []
-    for (method, path), values in wanted.items():
-        row = existing.get((method, path))
-        if row is None:
-            added.append(ApiResource(method=method, path=path, **values))
-        elif any(getattr(row, field) != value for field, value in values.items()):
-            for field, value in values.items():
-                setattr(row, field, value)
-            row.updated_at = timezone.now()
-            changed.append(row)
-    ApiResource.objects.bulk_update(changed, ["name", "kind", "permission", "is_public", "updated_at"])
-    ApiResource.objects.bulk_create(added)
-    ApiResource.objects.filter(pk__in=[r.pk for key, r in existing.items() if key not in wanted]).delete()
+            continue
+        wanted[(spec.method, spec.path)] = {
+            "name": spec.name,
+            "kind": spec.kind,
+            "permission_id": permission_id,
+            "is_public": public,
+        }
+    _resources, stale = _sync_rows(ApiResource, ("method", "path"), wanted)
+    _delete(ApiResource, stale)
     return len(wanted)
 
 
